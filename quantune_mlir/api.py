@@ -1,0 +1,144 @@
+"""The Python API: import a model, compile it for a target, run it. The CLI is a thin layer over this."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .build_dir import IMPORT_MLIR, LAYER_TABLE, REPORT, BuildDir, vmfb_name
+from .compile import compile_file, get_target
+from .errors import QuantuneError
+from .importers import ImportedModel, TensorSpec, import_onnx, import_torch
+from .layers import LayerTable
+from .mlir import ir, write_module
+from .runtime import CompiledModule, RuntimeOptions
+from .zoo import ZooModel, parse_zoo_id
+
+log = logging.getLogger(__name__)
+
+
+def import_model(source, *, example_inputs=None, name: str | None = None, build_dir: Path | str | None = None,
+                 context: ir.Context | None = None) -> ImportedModel:
+    """source: a torch nn.Module (with example_inputs), a path to an .onnx file, or a zoo id such as
+    'resnet18' or 'mobilenet_v2-small'. With build_dir, writes 00_import.mlirbc and 01_layers.json."""
+    import torch
+    context = context or ir.Context()
+    if isinstance(source, torch.nn.Module):
+        if example_inputs is None:
+            raise QuantuneError("importing an nn.Module needs example_inputs (a tuple of tensors of the real "
+                                "input shape)")
+        inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+        imported = import_torch(source, inputs, name or type(source).__name__, context)
+    elif str(source).endswith(".onnx"):
+        imported = import_onnx(Path(source), name or Path(source).stem, context)
+    else:
+        zoo = parse_zoo_id(str(source))
+        imported = import_torch(zoo_reference(zoo), (torch.randn(zoo.input_shape),), name or zoo.id, context)
+    if build_dir is not None:
+        save_import(imported, BuildDir(build_dir))
+    return imported
+
+
+def zoo_reference(zoo: ZooModel):
+    """The zoo model with seeded weights, so that every import of it builds the same network."""
+    import torch
+    torch.manual_seed(0)
+    return zoo.build()
+
+
+def save_import(imported: ImportedModel, build: BuildDir) -> None:
+    with build.atomic(IMPORT_MLIR) as path:
+        write_module(imported.module, path, bytecode=True)
+    with build.atomic(LAYER_TABLE) as path:
+        data = json.loads(imported.layers.to_json())
+        data["inputs"] = json.loads(imported.signature_json())["inputs"]
+        path.write_text(json.dumps(data, indent=1))
+    log.info("wrote %s and %s in %s", IMPORT_MLIR, LAYER_TABLE, build.path)
+
+
+def load_layer_table(build_dir: Path | str) -> LayerTable:
+    path = BuildDir(build_dir) / LAYER_TABLE
+    if not path.is_file():
+        raise QuantuneError(f"{path}: no layer table; run `quantune import` into {build_dir} first")
+    return LayerTable.load(path)
+
+
+def compile_model(source: Path | str, target: str = "x86_64", *, output: Path | str | None = None,
+                  extra_flags: tuple[str, ...] = ()) -> Path:
+    """source: an MLIR file, or a build folder (its 00_import.mlirbc). Default output: 50_<target>.vmfb in the
+    build folder, or beside the MLIR file."""
+    source = Path(source)
+    target_spec = get_target(target)
+    if source.is_dir():
+        mlir = source / IMPORT_MLIR
+        if not mlir.is_file():
+            raise QuantuneError(f"{source} holds no {IMPORT_MLIR}; run `quantune import ... -o {source}` first")
+        out_dir = source
+    else:
+        mlir, out_dir = source, source.parent
+    output = Path(output) if output else out_dir / vmfb_name(target)
+    return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+
+
+def load_module(vmfb: Path | str, threads: int = 1) -> CompiledModule:
+    return CompiledModule(Path(vmfb), RuntimeOptions.for_threads(threads))
+
+
+def random_inputs(specs: tuple[TensorSpec, ...] | list, seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    return tuple(rng.standard_normal(spec[0] if isinstance(spec, tuple) else spec.shape).astype(np.float32)
+                 for spec in specs)
+
+
+def relative_l2(actual: np.ndarray, expected: np.ndarray) -> float:
+    denom = float(np.linalg.norm(expected.astype(np.float64)))
+    diff = float(np.linalg.norm(actual.astype(np.float64) - expected.astype(np.float64)))
+    return diff / denom if denom else diff
+
+
+def reference_outputs(source, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray] | None:
+    """What the framework computes for inputs: PyTorch eager for modules and zoo ids, onnxruntime for ONNX
+    files (None when onnxruntime is not installed)."""
+    import torch
+    if str(source).endswith(".onnx"):
+        try:
+            import onnxruntime
+        except ImportError:
+            log.warning("onnxruntime is not installed: no reference to check %s against", source)
+            return None
+        session = onnxruntime.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        return list(session.run(None, dict(zip(names, inputs))))
+    model = source if isinstance(source, torch.nn.Module) else zoo_reference(parse_zoo_id(str(source)))
+    with torch.no_grad():
+        out = model.eval()(*(torch.from_numpy(x) for x in inputs))
+    return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, threads: int = 1,
+          iterations: int = 20, extra_flags: tuple[str, ...] = ()) -> dict:
+    """Import, compile and, where the target runs here, check against the framework and time it.
+    Writes every artifact and 60_report.json into build_dir; returns the report."""
+    build = BuildDir(build_dir)
+    imported = import_model(source, build_dir=build.path)
+    vmfb = compile_model(build.path, target, extra_flags=extra_flags)
+    report = {"model": imported.name, "target": target, "layers": len(imported.layers),
+              "inputs": [s.describe() for s in imported.inputs], "vmfb": str(vmfb),
+              "vmfb_bytes": vmfb.stat().st_size, "flags": get_target(target).flags() + list(extra_flags)}
+    if get_target(target).runs_on_host:
+        module = load_module(vmfb, threads)
+        inputs = random_inputs(imported.inputs)
+        expected = reference_outputs(source, inputs)
+        actual = module(*inputs)
+        if expected is not None:
+            report["relative_l2_vs_framework"] = max(relative_l2(a, e) for a, e in zip(actual, expected))
+        timing = module.benchmark(*inputs, iterations=iterations)
+        report["latency"] = {"median_ms": timing.median_ms, "min_ms": timing.min_ms, "driver": timing.driver,
+                             "threads": timing.threads, "iterations": timing.iterations}
+    else:
+        report["note"] = f"{target} code does not run on this machine: compiled only"
+    with build.atomic(REPORT) as path:
+        path.write_text(json.dumps(report, indent=1))
+    return report

@@ -1,0 +1,35 @@
+"""The build folder: one numbered artifact per stage, each written whole or not at all."""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+IMPORT_MLIR = "00_import.mlirbc"
+LAYER_TABLE = "01_layers.json"
+REPORT = "60_report.json"
+
+
+def vmfb_name(target: str) -> str:
+    return f"50_{target}.vmfb"
+
+
+class BuildDir:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @contextlib.contextmanager
+    def atomic(self, name: str) -> Iterator[Path]:
+        """Yields a temporary path beside the artifact; it replaces the artifact only if the block succeeds."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        final = self.path / name
+        partial = final.with_name(final.name + ".partial")
+        try:
+            yield partial
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)

@@ -1,0 +1,117 @@
+"""`quantune`: argument parsing only; the work is in quantune_mlir.api."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import api
+from ..compile import TARGETS
+from ..errors import QuantuneError
+from ..zoo import MODEL_NAMES
+from .common import run_guarded, setup_logging
+
+MODEL_HELP = (f"a zoo model ({', '.join(MODEL_NAMES)}; add -small for the 28x28 configuration, "
+              "e.g. resnet18-small) or an .onnx file")
+
+
+def _default_build_dir(model: str) -> Path:
+    return Path("build") / Path(model).stem
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default="x86_64", choices=list(TARGETS), help="flag file under pipelines/")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quantune", description="Mixed-precision quantization of CNNs "
+                                     "with MLIR and IREE. Unrecognised --iree-* flags pass through to iree-compile.")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="model -> linalg MLIR (00_import.mlirbc) and layer table (01_layers.json)")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
+
+    p = sub.add_parser("compile", help="MLIR or build folder -> .vmfb for a target")
+    p.add_argument("source", type=Path, help="a build folder or an .mlir/.mlirbc file")
+    _add_target(p)
+    p.add_argument("-o", "--output", type=Path, help="the .vmfb (default 50_<target>.vmfb beside the source)")
+
+    p = sub.add_parser("run", help="run a .vmfb on .npy inputs (or seeded random ones), optionally timed")
+    p.add_argument("vmfb", type=Path)
+    p.add_argument("--input", type=Path, action="append", default=[], help=".npy file, once per input")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
+    p.add_argument("--threads", type=int, default=1, help="1: local-sync driver; more: local-task")
+    p.add_argument("--benchmark", type=int, metavar="N", default=0, help="time N runs after 3 warm-ups")
+    p.add_argument("-o", "--output", type=Path, help="write the first output to this .npy")
+
+    p = sub.add_parser("build", help="import, compile, check against the framework and time, in one go")
+    p.add_argument("model", help=MODEL_HELP)
+    _add_target(p)
+    p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
+    p.add_argument("--threads", type=int, default=1)
+
+    p = sub.add_parser("layers", help="print the layer table of a build folder")
+    p.add_argument("build_dir", type=Path)
+
+    sub.add_parser("targets", help="list the targets and their flag files")
+    return parser
+
+
+def _load_inputs(paths: list[Path]) -> tuple[np.ndarray, ...]:
+    arrays = []
+    for path in paths:
+        if not path.is_file():
+            raise QuantuneError(f"{path}: no such input file")
+        try:
+            arrays.append(np.load(path, allow_pickle=False))
+        except ValueError as e:
+            raise QuantuneError(f"{path}: not a .npy array ({e})") from None
+    return tuple(arrays)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, unknown = _parser().parse_known_args(argv)
+    extra_flags = tuple(unknown)
+    if extra_flags and args.command not in ("compile", "build"):
+        _parser().error(f"unrecognized arguments: {' '.join(extra_flags)}")
+    setup_logging(-1 if args.quiet else args.verbose)
+
+    def run() -> int:
+        if args.command == "import":
+            imported = api.import_model(args.model, build_dir=args.output or _default_build_dir(args.model))
+            print(imported.layers.summary())
+        elif args.command == "compile":
+            print(api.compile_model(args.source, args.target, output=args.output, extra_flags=extra_flags))
+        elif args.command == "run":
+            module = api.load_module(args.vmfb, args.threads)
+            inputs = _load_inputs(args.input) or api.random_inputs(module.input_specs, args.seed)
+            outputs = module(*inputs)
+            for i, out in enumerate(outputs):
+                print(f"output {i}: shape {out.shape} {out.dtype}, top-1 {int(out.reshape(out.shape[0], -1)[0].argmax())}"
+                      if out.ndim == 2 else f"output {i}: shape {out.shape} {out.dtype}")
+            if args.output:
+                np.save(args.output, outputs[0])
+            if args.benchmark:
+                print(module.benchmark(*inputs, iterations=args.benchmark).describe())
+        elif args.command == "build":
+            report = api.build(args.model, args.target, args.output or _default_build_dir(args.model),
+                               threads=args.threads, extra_flags=extra_flags)
+            print(json.dumps(report, indent=1))
+        elif args.command == "layers":
+            print(api.load_layer_table(args.build_dir).summary())
+        elif args.command == "targets":
+            for target in TARGETS.values():
+                print(f"{target.name:<16} {target.flag_file}  {target.description}")
+        return 0
+
+    return run_guarded("quantune", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Running iree-compile: the target's flag file plus pass-through flags, atomically, with a reproducer."""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from iree.compiler.tools.binaries import find_tool
+
+from ..errors import QuantuneError
+from .targets import Target
+
+log = logging.getLogger(__name__)
+
+
+class CompileError(QuantuneError):
+    """iree-compile rejected the module; the message holds its first error and where the reproducer is."""
+
+
+def check_extra_flags(flags: list[str]) -> None:
+    for flag in flags:
+        if not flag.startswith("--"):
+            raise QuantuneError(f"pass-through flag '{flag}' is not in iree-compile's spelling "
+                                "(--iree-...=value)")
+
+
+def compile_command(target: Target, source: Path, output: Path, extra_flags: list[str]) -> list[str]:
+    return ["iree-compile", f"@{target.flag_file}", *extra_flags, str(source), "-o", str(output)]
+
+
+def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tuple[str, ...] = (),
+                 failure_dir: Path | None = None) -> Path:
+    """Compile an MLIR file (text or bytecode) to a .vmfb. On failure nothing is left at `output`; the
+    diagnostics, a copy of the input (if it lies outside failure_dir) and a one-line reproducer go to
+    failure_dir (default: beside output)."""
+    source, output = Path(source), Path(output)
+    if not source.is_file():
+        raise QuantuneError(f"{source}: no such MLIR file")
+    check_extra_flags(list(extra_flags))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    command = compile_command(target, source, partial, list(extra_flags))
+    command[0] = find_tool("iree-compile")
+    log.info("compiling %s for %s", source.name, target.name)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise _failure(result.stderr, source, target, output, list(extra_flags), failure_dir or output.parent)
+    os.replace(partial, output)
+    log.info("compiled %s in %.1f s (%.1f MB)", output.name, time.perf_counter() - started,
+             output.stat().st_size / 1e6)
+    return output
+
+
+def _failure(stderr: str, source: Path, target: Target, output: Path, extra_flags: list[str],
+             failure_dir: Path) -> CompileError:
+    failure_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"failed_compile_{target.name}"
+    kept_source = source
+    if source.resolve().parent != failure_dir.resolve():
+        kept_source = failure_dir / f"{stem}{''.join(source.suffixes) or '.mlir'}"
+        shutil.copyfile(source, kept_source)
+    log_path = failure_dir / f"{stem}.log"
+    log_path.write_text(stderr)
+    repro = " ".join(shlex.quote(a) for a in compile_command(target, kept_source, output, extra_flags))
+    (failure_dir / f"{stem}.sh").write_text(repro + "\n")
+    first_error = next((line.strip() for line in stderr.splitlines() if "error:" in line),
+                       stderr.strip().splitlines()[0] if stderr.strip() else "no diagnostics")
+    return CompileError(f"iree-compile failed for target {target.name}: {first_error} "
+                        f"(full log {log_path}; reproduce with: {repro})")

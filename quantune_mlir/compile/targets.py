@@ -1,0 +1,47 @@
+"""Compilation targets: each is a flag file under pipelines/, usable as is by iree-compile (`@file`)."""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import QuantuneError
+
+PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    arch: str  # the machine the code runs on: x86_64, aarch64, or "any" for vmvx bytecode
+
+    @property
+    def flag_file(self) -> Path:
+        return PIPELINES_DIR / f"{self.name}.flags"
+
+    def flags(self) -> list[str]:
+        if not self.flag_file.is_file():
+            raise QuantuneError(f"flag file {self.flag_file} is missing: quantune reads pipelines/ from its "
+                                "checkout, install it with `pip install -e .`")
+        return [line.strip() for line in self.flag_file.read_text().splitlines() if line.strip()]
+
+    @property
+    def runs_on_host(self) -> bool:
+        return self.arch in ("any", platform.machine())
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (
+    Target("x86_64", "this machine's x86-64 CPU (-march=host), im2col + data-tiled matmuls", "x86_64"),
+    Target("aarch64", "embedded ARM with dotprod and i8mm (Cortex-A510/A710/X2, Neoverse N2/V1)", "aarch64"),
+    Target("aarch64-dotprod", "ARM with dotprod, no i8mm (Cortex-A55/A76/A78: Raspberry Pi 5, RK3588)",
+           "aarch64"),
+    Target("aarch64-armv8a", "ARMv8.0 NEON only (Cortex-A53/A72: Raspberry Pi 3/4)", "aarch64"),
+    Target("vmvx", "IREE's portable VM bytecode interpreter (reference, ~400x slower than llvm-cpu)", "any"),
+)}
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise QuantuneError(f"unknown target '{name}': choose one of {', '.join(TARGETS)}")
+    return TARGETS[name]

@@ -1,0 +1,170 @@
+"""ONNX file -> linalg-on-tensors through torch-mlir's ONNX importer.
+
+Before import, BatchNormalization nodes that follow a Conv are folded into its weights, and each layer node
+(Conv, Gemm, MatMul with a constant weight) is renamed to its layer id, which the importer turns into the
+NameLoc that quantune-tag-layers reads. The id is the weight initializer's name without `.weight` (PyTorch's
+exporters keep module paths there), else the node's own name.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import QuantuneError
+from ..layers import LayerInfo
+from ..mlir import ir, torch_mlir_modules
+from .common import TORCH_TO_LINALG, ImportedModel, TensorSpec, finish_import, lower_to_linalg
+
+log = logging.getLogger(__name__)
+
+ONNX_TO_TORCH = "torch-onnx-to-torch-backend-pipeline"
+_LAYER_OPS = ("Conv", "Gemm", "MatMul")
+_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32"}
+
+
+def load_onnx(path: Path) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise QuantuneError(f"{path}: no such ONNX file")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as e:  # protobuf DecodeError, ValidationError, missing external data
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise QuantuneError(f"{path}: not a valid ONNX model ({first}); re-export it, or check the file "
+                            "was copied whole") from None
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as e:
+        raise QuantuneError(f"{path}: ONNX shape inference failed ({str(e).strip().splitlines()[0]})") from None
+
+
+def _initializers(graph: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    return {t.name: t for t in graph.initializer}
+
+
+def fold_batch_norm(model: onnx.ModelProto) -> int:
+    """Fold BatchNormalization into the Conv feeding it when that Conv has no other user. Returns the count."""
+    graph = model.graph
+    inits = _initializers(graph)
+    users: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            users[name] = users.get(name, 0) + 1
+    producer = {out: node for node in graph.node for out in node.output}
+    folded = []
+    for bn in graph.node:
+        if bn.op_type != "BatchNormalization" or len(bn.output) != 1:
+            continue
+        conv = producer.get(bn.input[0])
+        params = bn.input[1:5]
+        if conv is None or conv.op_type != "Conv" or users.get(conv.output[0]) != 1 \
+                or not all(p in inits for p in params) or conv.input[1] not in inits:
+            continue
+        eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        gamma, beta, mean, var = (numpy_helper.to_array(inits[p]).astype(np.float64) for p in params)
+        w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
+        b = numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 \
+            else np.zeros(w.shape[0])
+        scale = gamma / np.sqrt(var + eps)
+        new_w = (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+        new_b = ((b - mean) * scale + beta).astype(np.float32)
+        inits[conv.input[1]].CopyFrom(numpy_helper.from_array(new_w, conv.input[1]))
+        bias_name = conv.input[2] if len(conv.input) > 2 else f"{conv.input[1].removesuffix('.weight')}.bias"
+        if len(conv.input) > 2:
+            inits[bias_name].CopyFrom(numpy_helper.from_array(new_b, bias_name))
+        else:
+            graph.initializer.append(numpy_helper.from_array(new_b, bias_name))
+            conv.input.append(bias_name)
+        conv.output[0] = bn.output[0]
+        folded.append(bn)
+    for bn in folded:
+        graph.node.remove(bn)
+    return len(folded)
+
+
+def _layer_id(node: onnx.NodeProto, weight_name: str, index: int) -> str:
+    if weight_name.endswith(".weight"):
+        return weight_name.removesuffix(".weight")
+    if node.name:
+        return re.sub(r"^/|/(Conv|Gemm|MatMul)$", "", node.name).replace("/", ".")
+    return f"{node.op_type.lower()}_{index}"
+
+
+def _shape(model: onnx.ModelProto, value_name: str) -> tuple[int, ...]:
+    for vi in (*model.graph.input, *model.graph.value_info, *model.graph.output):
+        if vi.name == value_name:
+            return tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+    return ()
+
+
+def name_layers(model: onnx.ModelProto) -> dict[str, LayerInfo]:
+    inits = _initializers(model.graph)
+    layers: dict[str, LayerInfo] = {}
+    for index, node in enumerate(model.graph.node):
+        if node.op_type not in _LAYER_OPS or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        weight = inits[node.input[1]]
+        layer_id = _layer_id(node, node.input[1], index)
+        while layer_id in layers:
+            layer_id += "_"
+        weight_shape = tuple(weight.dims)
+        params = int(np.prod(weight_shape)) + sum(int(np.prod(inits[n].dims)) for n in node.input[2:] if n in inits)
+        if node.op_type == "Conv":
+            group = next((a.i for a in node.attribute if a.name == "group"), 1)
+            in_channels = _shape(model, node.input[0])[1:2]
+            kind = "depthwise_conv" if group > 1 and (group,) == in_channels else "conv"
+        else:
+            kind = "linear"
+        node.name = layer_id
+        layers[layer_id] = LayerInfo(layer_id, kind, _shape(model, node.input[0]), _shape(model, node.output[0]),
+                                     weight_shape, params)
+    return layers
+
+
+def _input_specs(model: onnx.ModelProto, path: Path) -> tuple[TensorSpec, ...]:
+    inits = _initializers(model.graph)
+    specs = []
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tensor_type = vi.type.tensor_type
+        if tensor_type.elem_type not in _ONNX_DTYPES:
+            raise QuantuneError(f"{path}: input '{vi.name}' has ONNX element type "
+                                f"{onnx.TensorProto.DataType.Name(tensor_type.elem_type)}; quantune imports "
+                                "float32 models")
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+        if None in dims:
+            raise QuantuneError(f"{path}: input '{vi.name}' has a dynamic shape "
+                                f"{[d if d is not None else '?' for d in dims]}; export it with static "
+                                "shapes (batch 1) or fix them with onnx.tools.update_model_dims")
+        specs.append(TensorSpec(tuple(dims), _ONNX_DTYPES[tensor_type.elem_type]))
+    return tuple(specs)
+
+
+def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
+    model = load_onnx(path)
+    inputs = _input_specs(model, Path(path))
+    folded = fold_batch_norm(model)
+    if folded:
+        log.info("%s: folded %d batch norms into convs", name, folded)
+    framework_layers = name_layers(model)
+
+    tm_ir, _, _ = torch_mlir_modules()
+    from torch_mlir.dialects import torch as torch_dialect
+    from torch_mlir.extras import onnx_importer
+    tm_context = tm_ir.Context()
+    torch_dialect.register_dialect(tm_context)
+    try:
+        info = onnx_importer.ModelInfo(model)
+        tm_module = info.create_module(context=tm_context)
+        onnx_importer.NodeImporter.define_function(info.main_graph, tm_module.operation).import_all()
+    except onnx_importer.OnnxImportError as e:
+        raise QuantuneError(f"{path}: torch-mlir's ONNX importer rejected the model ({e})") from None
+    lower_to_linalg(tm_module, f"{ONNX_TO_TORCH},{TORCH_TO_LINALG}", name)
+    return finish_import(tm_module, name, inputs, framework_layers, context)

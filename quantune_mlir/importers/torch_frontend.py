@@ -1,0 +1,107 @@
+"""PyTorch nn.Module -> linalg-on-tensors through torch.export and torch-mlir's FX importer.
+
+Batch norm is folded into the preceding conv before export (torch.fx's conv-bn fusion), and every FX node
+that belongs to a Conv2d or Linear module gets a NameLoc with that module's path: the layer id.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from ..errors import QuantuneError
+from ..layers import LayerInfo
+from ..mlir import ir, torch_mlir_modules
+from .common import (TORCH_TO_LINALG, ImportedModel, TensorSpec, describe_lowering_failure, finish_import,
+                     lower_to_linalg)
+
+log = logging.getLogger(__name__)
+
+_LAYER_CALLS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default, torch.ops.aten.convolution.default)
+
+
+def fold_batch_norm(model: nn.Module, name: str) -> nn.Module:
+    from torch.fx.experimental.optimization import fuse
+    try:
+        return fuse(model, inplace=False)
+    except Exception as e:  # symbolic tracing rejects data-dependent Python control flow
+        log.warning("%s: batch norm left unfolded, torch.fx could not trace the model (%s)", name,
+                    str(e).splitlines()[0])
+        return model
+
+
+def _innermost_layer(node: torch.fx.Node, layer_modules: dict[str, nn.Module]) -> str | None:
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return None
+    path = list(stack.values())[-1][0]
+    return path if path in layer_modules else None
+
+
+def _layer_info(layer_id: str, module: nn.Module, node: torch.fx.Node) -> LayerInfo:
+    weight = module.weight
+    params = weight.numel() + (module.bias.numel() if module.bias is not None else 0)
+    if isinstance(module, nn.Linear):
+        kind = "linear"
+    else:
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        kind = "depthwise_conv" if depthwise else "conv"
+    return LayerInfo(layer_id, kind, tuple(node.args[0].meta["val"].shape), tuple(node.meta["val"].shape),
+                     tuple(weight.shape), params)
+
+
+def _check_inputs(name: str, example_inputs: tuple[torch.Tensor, ...]) -> tuple[TensorSpec, ...]:
+    specs = []
+    for i, x in enumerate(example_inputs):
+        if not isinstance(x, torch.Tensor):
+            raise QuantuneError(f"{name}: example input {i} is a {type(x).__name__}, expected a torch.Tensor")
+        if x.dtype != torch.float32:
+            raise QuantuneError(f"{name}: example input {i} has dtype {x.dtype}; quantune imports float32 "
+                                "models (call .float() on the input and the model)")
+        specs.append(TensorSpec(tuple(x.shape), "float32"))
+    return tuple(specs)
+
+
+def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], name: str,
+                 context: ir.Context) -> ImportedModel:
+    inputs = _check_inputs(name, example_inputs)
+    model = model.eval()
+    folded = fold_batch_norm(model, name)
+    try:
+        with torch.no_grad():
+            program = torch.export.export(folded, example_inputs, strict=False)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise QuantuneError(f"{name}: torch.export failed ({first}); make forward() traceable for these "
+                            "example inputs, or export the model to ONNX and import that") from None
+    layer_modules = {path: m for path, m in folded.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    framework_layers = {}
+    for node in program.graph.nodes:
+        layer_id = _innermost_layer(node, layer_modules) if node.target in _LAYER_CALLS else None
+        if layer_id is not None:
+            framework_layers[layer_id] = _layer_info(layer_id, layer_modules[layer_id], node)
+
+    tm_ir, tm_fx, fx_importer = torch_mlir_modules()
+
+    class LayerNameLocations(fx_importer.ContextCache):
+        def get_node_location(self, node):
+            loc = super().get_node_location(node) or tm_ir.Location.unknown(context=self._c)
+            layer_id = _innermost_layer(node, layer_modules)
+            return tm_ir.Location.name(layer_id, childLoc=loc, context=self._c) if layer_id else loc
+
+    tm_context = tm_ir.Context()
+    from torch_mlir.dialects import torch as torch_dialect
+    torch_dialect.register_dialect(tm_context)
+    importer = fx_importer.FxImporter(context=tm_context)
+    # FxImporter offers no hook for locations; its ContextCache is where they are made.
+    importer._cc = LayerNameLocations(importer._c, py_attr_tracker=importer._py_attr_tracker)
+    from torch_mlir.compiler_utils import TorchMlirCompilerError
+    try:
+        tm_module = tm_fx.export_and_import(program, output_type="torch", fx_importer=importer)
+    except TorchMlirCompilerError as e:
+        raise QuantuneError(f"{name}: {describe_lowering_failure(str(e))}") from None
+    except Exception as e:
+        raise QuantuneError(f"{name}: torch-mlir's FX importer failed: {str(e).strip().splitlines()[0]}") from None
+    lower_to_linalg(tm_module, TORCH_TO_LINALG, name)
+    return finish_import(tm_module, name, inputs, framework_layers, context)

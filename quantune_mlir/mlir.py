@@ -1,0 +1,50 @@
+"""The one module that imports MLIR Python bindings.
+
+The rest of the tool works in IREE's bindings (`ir`, `passmanager`): they know every dialect iree-compile
+knows. torch-mlir's bindings are a separate MLIR build with their own context; the importers use them only
+to produce linalg-on-tensors, which crosses over to IREE's context as bytecode.
+"""
+from __future__ import annotations
+
+import io
+import re
+from types import ModuleType
+
+from iree.compiler import ir, passmanager  # noqa: F401  (re-exported)
+
+LAYER_ATTR = "quantune.layer"
+
+# A NameLoc prints as `"name"(child)` or `"name"`; a file location as `"file":line:col`.
+_NAME_IN_LOC = re.compile(r'"((?:[^"\\]|\\.)*)"(?!:)')
+
+
+def layer_names_in_location(location: ir.Location) -> list[str]:
+    """Names of the NameLocs in a location, outermost first (the bindings expose no NameLoc accessor)."""
+    return [m.group(1) for m in _NAME_IN_LOC.finditer(str(location))]
+
+
+def torch_mlir_modules() -> tuple[ModuleType, ModuleType, ModuleType]:
+    """(torch_mlir.ir, torch_mlir.fx, torch_mlir.extras.fx_importer), imported on first use: they pull in torch."""
+    from torch_mlir import fx, ir as tm_ir
+    from torch_mlir.extras import fx_importer
+    return tm_ir, fx, fx_importer
+
+
+def to_iree_module(foreign_module, context: ir.Context) -> ir.Module:
+    """Move a module from another MLIR build (torch-mlir's) into IREE's bindings through bytecode."""
+    buffer = io.BytesIO()
+    foreign_module.operation.write_bytecode(buffer)
+    return ir.Module.parse(buffer.getvalue(), context)
+
+
+def parse_module(source: str | bytes, context: ir.Context) -> ir.Module:
+    return ir.Module.parse(source, context)
+
+
+def write_module(module: ir.Module, path, *, bytecode: bool) -> None:
+    if bytecode:
+        with open(path, "wb") as f:
+            module.operation.write_bytecode(f)
+    else:
+        with open(path, "w") as f:
+            f.write(module.operation.get_asm(large_elements_limit=None, enable_debug_info=True))

@@ -1,0 +1,142 @@
+"""A compiled module on the IREE runtime: checked inputs, numpy outputs, honest timing.
+
+Driver and thread count are explicit: `local-sync` runs on the calling thread (1 thread); `local-task` runs
+on a worker pool whose size IREE fixes once per process, at the first device creation.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import QuantuneError
+
+log = logging.getLogger(__name__)
+
+DRIVERS = ("local-sync", "local-task")
+_TENSOR = re.compile(r"tensor<([0-9x]*?)x?([a-z]+[0-9]+)>")
+_IREE_DTYPES = {"f32": np.float32, "f16": np.float16, "i8": np.int8, "i32": np.int32, "i64": np.int64}
+_task_workers_in_process: int | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    driver: str = "local-sync"
+    threads: int = 1
+
+    def __post_init__(self):
+        if self.driver not in DRIVERS:
+            raise QuantuneError(f"unknown driver '{self.driver}': choose one of {', '.join(DRIVERS)}")
+        if self.threads < 1:
+            raise QuantuneError(f"threads must be at least 1, not {self.threads}")
+        if self.driver == "local-sync" and self.threads != 1:
+            raise QuantuneError(f"driver local-sync runs on one thread; use --driver local-task for "
+                                f"{self.threads} threads")
+
+    @classmethod
+    def for_threads(cls, threads: int) -> "RuntimeOptions":
+        return cls("local-sync", 1) if threads == 1 else cls("local-task", threads)
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    iterations: int
+    warmup: int
+    driver: str
+    threads: int
+
+    def describe(self) -> str:
+        return (f"median {self.median_ms:.3f} ms (min {self.min_ms:.3f}, max {self.max_ms:.3f}) over "
+                f"{self.iterations} runs after {self.warmup} warm-up, driver {self.driver}, {self.threads} thread"
+                f"{'s' if self.threads > 1 else ''}")
+
+
+def _parse_signature(declaration: str) -> tuple[list[tuple[tuple[int, ...], str]], str]:
+    args = declaration.split("->", 1)[0]
+    specs = [(tuple(int(d) for d in dims.split("x") if d), dtype) for dims, dtype in _TENSOR.findall(args)]
+    return specs, declaration
+
+
+def _configure_workers(threads: int) -> None:
+    import iree.runtime as rt
+    global _task_workers_in_process
+    if _task_workers_in_process is None:
+        rt.flags.parse_flags(f"--task_topology_group_count={threads}")
+        _task_workers_in_process = threads
+    elif _task_workers_in_process != threads:
+        raise QuantuneError(f"this process already runs local-task with {_task_workers_in_process} threads; "
+                            f"IREE fixes the worker count per process, so run {threads} threads in a new process")
+
+
+class CompiledModule:
+    """A .vmfb loaded on one device. Call it with numpy arrays; get numpy arrays back."""
+
+    def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions(), function: str = "main"):
+        import iree.runtime as rt
+        path = Path(path)
+        if not path.is_file():
+            raise QuantuneError(f"{path}: no such module")
+        self.path, self.options = path, options
+        if options.driver == "local-task":
+            _configure_workers(options.threads)
+        self._instance = rt.VmInstance()
+        try:
+            vm_module = rt.VmModule.mmap(self._instance, str(path))
+        except Exception as e:
+            raise QuantuneError(f"{path}: not an IREE module ({str(e).splitlines()[0]}); compile it with "
+                                "`quantune compile`") from None
+        if function not in vm_module.function_names:
+            raise QuantuneError(f"{path} has no function '{function}' (it has {vm_module.function_names})")
+        declaration = vm_module.lookup_function(function).reflection.get("iree.abi.declaration", "")
+        self.input_specs, self.declaration = _parse_signature(declaration)
+        self._config = rt.Config(options.driver)
+        self._context = rt.SystemContext(config=self._config)
+        try:
+            self._context.add_vm_module(vm_module)
+        except Exception as e:
+            raise QuantuneError(f"{path} cannot run on this machine ({str(e).splitlines()[0]}); was it compiled "
+                                "for another target?") from None
+        self._function = getattr(self._context.modules.module, function)
+
+    def check_inputs(self, inputs: tuple[np.ndarray, ...]) -> None:
+        if len(inputs) != len(self.input_specs):
+            raise QuantuneError(f"{self.path.name} takes {len(self.input_specs)} inputs, got {len(inputs)}")
+        for i, (array, (shape, dtype)) in enumerate(zip(inputs, self.input_specs)):
+            expected = np.dtype(_IREE_DTYPES.get(dtype, np.float32))
+            if tuple(array.shape) != shape:
+                raise QuantuneError(f"input {i} has shape {tuple(array.shape)}, {self.path.name} expects "
+                                    f"{shape} ({'x'.join(map(str, shape))}x{dtype})")
+            if array.dtype != expected:
+                raise QuantuneError(f"input {i} has dtype {array.dtype}, {self.path.name} expects {expected}")
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        self.check_inputs(inputs)
+        result = self._function(*inputs)
+        results = result if isinstance(result, (tuple, list)) else [result]
+        return [np.asarray(r.to_host()) for r in results]
+
+    def benchmark(self, *inputs: np.ndarray, iterations: int = 20, warmup: int = 3) -> Timing:
+        """Median wall time of one call, inputs uploaded to the device once."""
+        import iree.runtime as rt
+        self.check_inputs(inputs)
+        device_inputs = [rt.asdevicearray(self._config.device, x) for x in inputs]
+        for _ in range(warmup):
+            self._function(*device_inputs)
+        samples = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            result = self._function(*device_inputs)
+            results = result if isinstance(result, (tuple, list)) else [result]
+            for r in results:
+                r.to_host()
+            samples.append((time.perf_counter() - start) * 1e3)
+        return Timing(statistics.median(samples), min(samples), max(samples), iterations, warmup,
+                      self.options.driver, self.options.threads)
