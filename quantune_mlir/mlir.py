@@ -20,7 +20,11 @@ _NAME_IN_LOC = re.compile(r'"((?:[^"\\]|\\.)*)"(?!:)')
 
 def layer_names_in_location(location: ir.Location) -> list[str]:
     """Names of the NameLocs in a location, outermost first (the bindings expose no NameLoc accessor)."""
-    return [m.group(1) for m in _NAME_IN_LOC.finditer(str(location))]
+    return layer_names_in_location_text(str(location))
+
+
+def layer_names_in_location_text(location: str) -> list[str]:
+    return [m.group(1) for m in _NAME_IN_LOC.finditer(location)]
 
 
 def torch_mlir_modules() -> tuple[ModuleType, ModuleType, ModuleType]:

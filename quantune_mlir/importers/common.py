@@ -6,10 +6,11 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..errors import QuantuneError
 from ..layers import LayerInfo, LayerTable
-from ..mlir import LAYER_ATTR, ir, to_iree_module
+from ..mlir import LAYER_ATTR, ir, layer_names_in_location_text, to_iree_module
 from ..rewrite import run_passes
 from ..rewrite.tag_layers import TagLayers, contraction_ops
 
@@ -46,24 +47,49 @@ def read_signature(path: Path) -> tuple[TensorSpec, ...]:
     return tuple(TensorSpec(tuple(i["shape"]), i["dtype"]) for i in data["inputs"])
 
 
-def lower_to_linalg(tm_module, pipeline: str, model_name: str) -> None:
-    """Run a torch-mlir pipeline; on failure name the op that could not be lowered and the layer it is in."""
+class Diagnostics:
+    """Collects a torch-mlir context's diagnostics instead of letting them go to stderr unexplained."""
+
+    def __init__(self, tm_context):
+        self.messages: list[tuple[str, str]] = []
+        tm_context.attach_diagnostic_handler(self._handle)
+
+    def _handle(self, diagnostic) -> bool:
+        self.messages.append((str(diagnostic.location), str(diagnostic.message)))
+        return True
+
+    def describe(self, model_name: str, locate: Callable[[str], str | None] = lambda op: None) -> str:
+        """One line: the operator that could not be lowered and where it comes from. locate maps an op name
+        to a place in the model when the IR location does not tell."""
+        for location, message in self.messages:
+            op = re.search(r"failed to legalize operation '([^']+)'", message)
+            if op is None:
+                continue
+            name = op.group(1)
+            if name == "torch.operator":
+                name = (re.search(r'name = "([^"]+)"', message) or op).group(1)
+            where = locate(name) or describe_location(location)
+            return (f"{model_name}: operator {name} is not supported by torch-mlir's lowering to linalg "
+                    f"(at {where}); replace or decompose it before import")
+        first = self.messages[0][1].splitlines()[0] if self.messages else "no diagnostic"
+        return f"{model_name}: torch-mlir could not lower the model: {first}"
+
+
+def describe_location(location: str) -> str:
+    names = [name for name in layer_names_in_location_text(location) if name]
+    file_line = re.search(r'"([^"]+)":(\d+)', location)
+    parts = names[:1]
+    parts += [f"{file_line.group(1)}:{file_line.group(2)}"] if file_line else []
+    return ", ".join(parts) or location
+
+
+def lower_to_linalg(tm_module, pipeline: str, model_name: str, diagnostics: Diagnostics,
+                    locate: Callable[[str], str | None] = lambda op: None) -> None:
     from torch_mlir.compiler_utils import TorchMlirCompilerError, run_pipeline_with_repro_report
     try:
         run_pipeline_with_repro_report(tm_module, f"builtin.module({pipeline})", f"lowering {model_name}")
-    except TorchMlirCompilerError as e:
-        raise QuantuneError(f"{model_name}: {describe_lowering_failure(str(e))}") from None
-
-
-def describe_lowering_failure(diagnostics: str) -> str:
-    op = re.search(r"failed to legalize operation '([^']+)'", diagnostics)
-    op = op or re.search(r"unsupported by backend contract: module initializers|'(torch\.[\w.]+)'", diagnostics)
-    where = re.search(r'loc\("([^"]+)"\)?', diagnostics)
-    first_error = next((line.strip() for line in diagnostics.splitlines() if "error:" in line), "")
-    what = f"operator {op.group(1)} is not supported by torch-mlir's linalg lowering" if op and op.group(1) \
-        else f"torch-mlir could not lower the model ({first_error or 'no diagnostic'})"
-    at = f" (at {where.group(1)})" if where else ""
-    return f"{what}{at}; replace or decompose it in the model before import"
+    except TorchMlirCompilerError:
+        raise QuantuneError(diagnostics.describe(model_name, locate)) from None
 
 
 def finish_import(tm_module, name: str, inputs: tuple[TensorSpec, ...],

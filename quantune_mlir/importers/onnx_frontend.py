@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from ..errors import QuantuneError
 from ..layers import LayerInfo
 from ..mlir import ir, torch_mlir_modules
-from .common import TORCH_TO_LINALG, ImportedModel, TensorSpec, finish_import, lower_to_linalg
+from .common import TORCH_TO_LINALG, Diagnostics, ImportedModel, TensorSpec, finish_import, lower_to_linalg
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def name_layers(model: onnx.ModelProto) -> dict[str, LayerInfo]:
     layers: dict[str, LayerInfo] = {}
     for index, node in enumerate(model.graph.node):
         if node.op_type not in _LAYER_OPS or len(node.input) < 2 or node.input[1] not in inits:
+            node.name = node.name or f"{node.op_type}_{index}"  # named, so that errors can point at it
             continue
         weight = inits[node.input[1]]
         layer_id = _layer_id(node, node.input[1], index)
@@ -154,17 +155,19 @@ def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
     if folded:
         log.info("%s: folded %d batch norms into convs", name, folded)
     framework_layers = name_layers(model)
+    model.graph.name = "main"  # the importer names the entry function after the graph; the runtime calls main
 
     tm_ir, _, _ = torch_mlir_modules()
     from torch_mlir.dialects import torch as torch_dialect
     from torch_mlir.extras import onnx_importer
     tm_context = tm_ir.Context()
     torch_dialect.register_dialect(tm_context)
+    diagnostics = Diagnostics(tm_context)
     try:
         info = onnx_importer.ModelInfo(model)
         tm_module = info.create_module(context=tm_context)
         onnx_importer.NodeImporter.define_function(info.main_graph, tm_module.operation).import_all()
     except onnx_importer.OnnxImportError as e:
         raise QuantuneError(f"{path}: torch-mlir's ONNX importer rejected the model ({e})") from None
-    lower_to_linalg(tm_module, f"{ONNX_TO_TORCH},{TORCH_TO_LINALG}", name)
+    lower_to_linalg(tm_module, f"{ONNX_TO_TORCH},{TORCH_TO_LINALG}", name, diagnostics)
     return finish_import(tm_module, name, inputs, framework_layers, context)

@@ -6,6 +6,7 @@ that belongs to a Conv2d or Linear module gets a NameLoc with that module's path
 from __future__ import annotations
 
 import logging
+import re
 
 import torch
 from torch import nn
@@ -13,8 +14,7 @@ from torch import nn
 from ..errors import QuantuneError
 from ..layers import LayerInfo
 from ..mlir import ir, torch_mlir_modules
-from .common import (TORCH_TO_LINALG, ImportedModel, TensorSpec, describe_lowering_failure, finish_import,
-                     lower_to_linalg)
+from .common import TORCH_TO_LINALG, Diagnostics, ImportedModel, TensorSpec, finish_import, lower_to_linalg
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,21 @@ def _layer_info(layer_id: str, module: nn.Module, node: torch.fx.Node) -> LayerI
                      tuple(weight.shape), params)
 
 
+def _source_of(program: torch.export.ExportedProgram, op_name: str) -> str | None:
+    """'torch.aten.median.dim' -> where the model calls it: the module path and the last source line."""
+    wanted = op_name.removeprefix("torch.")
+    for node in program.graph.nodes:
+        target = getattr(node.target, "name", lambda: "")()
+        if node.op != "call_function" or f"aten.{target.removeprefix('aten::')}" != wanted:
+            continue
+        stack = node.meta.get("nn_module_stack") or {}
+        module = list(stack.values())[-1][0] if stack else ""
+        frames = re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
+        place = f"{frames[-1][0]}:{frames[-1][1]}" if frames else ""
+        return ", ".join(p for p in (f"module {module}" if module else "forward()", place) if p)
+    return None
+
+
 def _check_inputs(name: str, example_inputs: tuple[torch.Tensor, ...]) -> tuple[TensorSpec, ...]:
     specs = []
     for i, x in enumerate(example_inputs):
@@ -82,6 +97,9 @@ def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], nam
         if layer_id is not None:
             framework_layers[layer_id] = _layer_info(layer_id, layer_modules[layer_id], node)
 
+    def locate(op_name: str) -> str | None:
+        return _source_of(program, op_name)
+
     tm_ir, tm_fx, fx_importer = torch_mlir_modules()
 
     class LayerNameLocations(fx_importer.ContextCache):
@@ -96,12 +114,13 @@ def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], nam
     importer = fx_importer.FxImporter(context=tm_context)
     # FxImporter offers no hook for locations; its ContextCache is where they are made.
     importer._cc = LayerNameLocations(importer._c, py_attr_tracker=importer._py_attr_tracker)
+    diagnostics = Diagnostics(tm_context)
     from torch_mlir.compiler_utils import TorchMlirCompilerError
     try:
         tm_module = tm_fx.export_and_import(program, output_type="torch", fx_importer=importer)
-    except TorchMlirCompilerError as e:
-        raise QuantuneError(f"{name}: {describe_lowering_failure(str(e))}") from None
+    except TorchMlirCompilerError:
+        raise QuantuneError(diagnostics.describe(name, locate)) from None
     except Exception as e:
         raise QuantuneError(f"{name}: torch-mlir's FX importer failed: {str(e).strip().splitlines()[0]}") from None
-    lower_to_linalg(tm_module, TORCH_TO_LINALG, name)
+    lower_to_linalg(tm_module, TORCH_TO_LINALG, name, diagnostics, locate)
     return finish_import(tm_module, name, inputs, framework_layers, context)

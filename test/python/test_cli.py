@@ -1,0 +1,68 @@
+"""The console scripts, run as a user would run them."""
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+
+def quantune(*args, check=True):
+    return subprocess.run(["quantune", *map(str, args)], capture_output=True, text=True, check=check)
+
+
+def test_import_compile_run(tmp_path):
+    build = tmp_path / "sq"
+    result = quantune("import", "squeezenet1_1-small", "-o", build)
+    assert "features.3.squeeze" in result.stdout and (build / "00_import.mlirbc").exists()
+    assert "features.3.squeeze" in quantune("layers", build).stdout
+    result = quantune("compile", build, "--target", "x86_64")
+    vmfb = build / "50_x86_64.vmfb"
+    assert result.stdout.strip() == str(vmfb)
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 1, 28, 28), np.float32))
+    out = tmp_path / "y.npy"
+    result = quantune("run", vmfb, "--input", x, "-o", out, "--benchmark", "3")
+    assert "output 0: shape (1, 10) float32" in result.stdout and "driver local-sync, 1 thread" in result.stdout
+    assert np.load(out).shape == (1, 10)
+
+
+def test_build_reports_error_against_pytorch(tmp_path):
+    result = quantune("-q", "build", "squeezenet1_1-small", "-o", tmp_path)
+    report = json.loads(result.stdout)
+    assert report["relative_l2_vs_framework"] < 1e-5
+    assert json.loads((tmp_path / "60_report.json").read_text()) == report
+
+
+def test_errors_are_one_line_with_nonzero_exit(tmp_path):
+    result = quantune("compile", tmp_path, "--target", "x86_64", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("quantune: error: ") and "run `quantune import" in result.stderr
+    result = quantune("import", tmp_path / "missing.onnx", check=False)
+    assert result.returncode == 1 and "missing.onnx: no such ONNX file" in result.stderr
+    result = quantune("compile", tmp_path, "--target", "arm", check=False)
+    assert result.returncode == 2 and "invalid choice: 'arm'" in result.stderr
+
+
+def test_wrong_input_shape_from_cli(tmp_path):
+    build = tmp_path / "sq"
+    quantune("import", "squeezenet1_1-small", "-o", build)
+    quantune("compile", build)
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 3, 28, 28), np.float32))
+    result = quantune("run", build / "50_x86_64.vmfb", "--input", x, check=False)
+    assert result.returncode == 1 and "input 0 has shape (1, 3, 28, 28)" in result.stderr
+
+
+def test_quantune_opt_lists_and_runs_passes(tmp_path):
+    listed = subprocess.run(["quantune-opt", "--list-passes"], capture_output=True, text=True, check=True)
+    assert "quantune-tag-layers" in listed.stdout
+    bad = subprocess.run(["quantune-opt", "--pass-pipeline=quantune-tag-layers{bogus=1}", "-"], input="module {}",
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "pass quantune-tag-layers has no option 'bogus'" in bad.stderr
+
+
+def test_lit_suite_passes():
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(["lit", "-q", str(root / "test" / "lit")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
