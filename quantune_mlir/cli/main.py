@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -63,6 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _summary(report: dict, build_dir: Path) -> str:
+    lines = [f"{report['model']} -> {report['vmfb']} ({report['vmfb_bytes'] / 1e6:.1f} MB), "
+             f"{report['layers']} quantizable layers, input {', '.join(report['inputs'])}"]
+    if "relative_l2_vs_framework" in report:
+        lines.append(f"relative L2 error against the framework: {report['relative_l2_vs_framework']:.2e}")
+    if "latency" in report:
+        t = report["latency"]
+        lines.append(f"latency: median {t['median_ms']:.2f} ms over {t['iterations']} runs, driver {t['driver']}, "
+                     f"{t['threads']} thread(s)")
+    lines += [report.get("note", ""), f"report: {build_dir / '60_report.json'}"]
+    return "\n".join(line for line in lines if line)
+
+
 def _load_inputs(paths: list[Path]) -> tuple[np.ndarray, ...]:
     arrays = []
     for path in paths:
@@ -100,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.benchmark:
                 print(module.benchmark(*inputs, iterations=args.benchmark).describe())
         elif args.command == "build":
-            report = api.build(args.model, args.target, args.output or _default_build_dir(args.model),
-                               threads=args.threads, extra_flags=extra_flags)
-            print(json.dumps(report, indent=1))
+            build_dir = args.output or _default_build_dir(args.model)
+            report = api.build(args.model, args.target, build_dir, threads=args.threads, extra_flags=extra_flags)
+            print(_summary(report, build_dir))
         elif args.command == "layers":
             print(api.load_layer_table(args.build_dir).summary())
         elif args.command == "targets":

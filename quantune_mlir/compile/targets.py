@@ -15,10 +15,11 @@ class Target:
     name: str
     description: str
     arch: str  # the machine the code runs on: x86_64, aarch64, or "any" for vmvx bytecode
+    custom_flag_file: Path | None = None  # a user's own flag file instead of pipelines/<name>.flags
 
     @property
     def flag_file(self) -> Path:
-        return PIPELINES_DIR / f"{self.name}.flags"
+        return self.custom_flag_file or PIPELINES_DIR / f"{self.name}.flags"
 
     def flags(self) -> list[str]:
         if not self.flag_file.is_file():

@@ -149,6 +149,7 @@ def _input_specs(model: onnx.ModelProto, path: Path) -> tuple[TensorSpec, ...]:
 
 
 def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
+    log.info("importing %s through torch-mlir's ONNX importer", path)
     model = load_onnx(path)
     inputs = _input_specs(model, Path(path))
     folded = fold_batch_norm(model)

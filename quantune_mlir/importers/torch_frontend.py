@@ -81,6 +81,7 @@ def _check_inputs(name: str, example_inputs: tuple[torch.Tensor, ...]) -> tuple[
 def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], name: str,
                  context: ir.Context) -> ImportedModel:
     inputs = _check_inputs(name, example_inputs)
+    log.info("importing %s through torch.export and torch-mlir", name)
     model = model.eval()
     folded = fold_batch_norm(model, name)
     try:

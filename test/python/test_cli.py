@@ -28,9 +28,11 @@ def test_import_compile_run(tmp_path):
 
 def test_build_reports_error_against_pytorch(tmp_path):
     result = quantune("-q", "build", "squeezenet1_1-small", "-o", tmp_path)
-    report = json.loads(result.stdout)
+    report = json.loads((tmp_path / "60_report.json").read_text())
     assert report["relative_l2_vs_framework"] < 1e-5
-    assert json.loads((tmp_path / "60_report.json").read_text()) == report
+    assert report["latency"]["driver"] == "local-sync" and report["latency"]["threads"] == 1
+    assert f"relative L2 error against the framework: {report['relative_l2_vs_framework']:.2e}" in result.stdout
+    assert "50_x86_64.vmfb" in result.stdout
 
 
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
