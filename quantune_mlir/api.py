@@ -42,10 +42,20 @@ def import_model(source, *, example_inputs=None, name: str | None = None, build_
 
 
 def zoo_reference(zoo: ZooModel):
-    """The zoo model with seeded weights, so that every import of it builds the same network."""
+    """The zoo model with seeded weights, so that every import of it builds the same network. Batch norms get
+    random statistics and affine parameters, as after training, so that folding them is exercised (freshly
+    initialised ones are identities)."""
     import torch
     torch.manual_seed(0)
-    return zoo.build()
+    model = zoo.build()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model
 
 
 def save_import(imported: ImportedModel, build: BuildDir) -> None:
