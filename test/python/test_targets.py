@@ -32,9 +32,11 @@ def test_arm_variants_differ_only_in_cpu_features():
                         "aarch64-armv8a": "--iree-llvmcpu-target-cpu-features=+neon"}
 
 
-def test_fp32_flags_use_im2col_and_data_tiling():
-    flags = get_target("x86_64").flags()
-    assert "--iree-global-opt-use-im2col-for-convs" in flags and "--iree-dispatch-creation-data-tiling" in flags
+@pytest.mark.parametrize("target", ["x86_64", "aarch64", "aarch64-dotprod", "aarch64-armv8a"])
+def test_cpu_flags_use_channels_last_and_data_tiling(target):
+    flags = get_target(target).flags()
+    assert any("iree-preprocessing-convert-conv-to-channels-last" in f for f in flags)
+    assert "--iree-dispatch-creation-data-tiling" in flags
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
