@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 
 import torch
 from torch import nn
@@ -80,6 +81,14 @@ def _check_inputs(name: str, example_inputs: tuple[torch.Tensor, ...]) -> tuple[
 
 def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], name: str,
                  context: ir.Context) -> ImportedModel:
+    with warnings.catch_warnings():
+        # torch's own pytree deprecation noise (LeafSpec), raised inside torch.export: nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        return _import_torch(model, example_inputs, name, context)
+
+
+def _import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], name: str,
+                  context: ir.Context) -> ImportedModel:
     inputs = _check_inputs(name, example_inputs)
     log.info("importing %s through torch.export and torch-mlir", name)
     model = model.eval()
