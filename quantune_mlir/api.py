@@ -9,20 +9,25 @@ import numpy as np
 
 from .build_dir import IMPORT_MLIR, LAYER_TABLE, REPORT, BuildDir, vmfb_name
 from .compile import compile_file, get_target
+from .data import FASHION_MNIST_PREPROCESS, Preprocess
+from .data.resolve import load_data
 from .errors import QuantuneError
-from .importers import ImportedModel, TensorSpec, import_onnx, import_torch
+from .evaluation import Evaluation, Predictor, evaluate, module_predictor, torch_predictor
+from .importers import ImportedModel, import_onnx, import_torch
 from .layers import LayerTable
 from .mlir import ir, write_module
 from .runtime import CompiledModule, RuntimeOptions
-from .zoo import ZooModel, parse_zoo_id
+from .tensor_spec import TensorSpec
+from .zoo import IMAGENET_PREPROCESS, ZooModel, load_weights, parse_zoo_id
 
 log = logging.getLogger(__name__)
 
 
 def import_model(source, *, example_inputs=None, name: str | None = None, build_dir: Path | str | None = None,
-                 context: ir.Context | None = None) -> ImportedModel:
+                 weights: Path | str | None = None, context: ir.Context | None = None) -> ImportedModel:
     """source: a torch nn.Module (with example_inputs), a path to an .onnx file, or a zoo id such as
-    'resnet18' or 'mobilenet_v2-small'. With build_dir, writes 00_import.mlirbc and 01_layers.json."""
+    'resnet18' or 'mobilenet_v2-small' (weights: a state_dict file for it; default the shipped trained
+    weights, if any). With build_dir, writes 00_import.mlirbc and 01_layers.json."""
     import torch
     context = context or ir.Context()
     if isinstance(source, torch.nn.Module):
@@ -35,19 +40,23 @@ def import_model(source, *, example_inputs=None, name: str | None = None, build_
         imported = import_onnx(Path(source), name or Path(source).stem, context)
     else:
         zoo = parse_zoo_id(str(source))
-        imported = import_torch(zoo_reference(zoo), (torch.randn(zoo.input_shape),), name or zoo.id, context)
+        imported = import_torch(zoo_reference(zoo, weights), (torch.randn(zoo.input_shape),), name or zoo.id,
+                                context)
     if build_dir is not None:
         save_import(imported, BuildDir(build_dir))
     return imported
 
 
-def zoo_reference(zoo: ZooModel):
-    """The zoo model with seeded weights, so that every import of it builds the same network. Batch norms get
-    random statistics and affine parameters, as after training, so that folding them is exercised (freshly
-    initialised ones are identities)."""
+def zoo_reference(zoo: ZooModel, weights: Path | str | None = None):
+    """The zoo model with weights: the given checkpoint, else the trained one quantune ships for it, else
+    seeded random weights (the same on every call) whose batch norms get random statistics and affine
+    parameters, as after training, so that folding them is exercised (freshly initialised ones are identities)."""
     import torch
     torch.manual_seed(0)
     model = zoo.build()
+    checkpoint = weights or zoo.shipped_weights
+    if checkpoint is not None:
+        return load_weights(model, checkpoint, zoo.id)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
@@ -63,7 +72,7 @@ def save_import(imported: ImportedModel, build: BuildDir) -> None:
         write_module(imported.module, path, bytecode=True)
     with build.atomic(LAYER_TABLE) as path:
         data = json.loads(imported.layers.to_json())
-        data["inputs"] = json.loads(imported.signature_json())["inputs"]
+        data["inputs"] = [spec.to_json() for spec in imported.inputs]
         path.write_text(json.dumps(data, indent=1))
     log.info("wrote %s and %s in %s", IMPORT_MLIR, LAYER_TABLE, build.path)
 
@@ -96,10 +105,10 @@ def load_module(vmfb: Path | str, threads: int = 1) -> CompiledModule:
     return CompiledModule(Path(vmfb), RuntimeOptions.for_threads(threads))
 
 
-def random_inputs(specs: tuple[TensorSpec, ...] | list, seed: int = 0) -> tuple[np.ndarray, ...]:
+def random_inputs(specs: tuple[TensorSpec, ...] | list[TensorSpec], seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Seeded standard-normal inputs of the given shapes and dtypes."""
     rng = np.random.default_rng(seed)
-    return tuple(rng.standard_normal(spec[0] if isinstance(spec, tuple) else spec.shape).astype(np.float32)
-                 for spec in specs)
+    return tuple(rng.standard_normal(spec.shape).astype(spec.dtype) for spec in specs)
 
 
 def relative_l2(actual: np.ndarray, expected: np.ndarray) -> float:
@@ -108,7 +117,8 @@ def relative_l2(actual: np.ndarray, expected: np.ndarray) -> float:
     return diff / denom if denom else diff
 
 
-def reference_outputs(source, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray] | None:
+def reference_outputs(source, inputs: tuple[np.ndarray, ...], weights: Path | str | None = None
+                      ) -> list[np.ndarray] | None:
     """What the framework computes for inputs: PyTorch eager for modules and zoo ids, onnxruntime for ONNX
     files (None when onnxruntime is not installed)."""
     import torch
@@ -121,18 +131,18 @@ def reference_outputs(source, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray
         session = onnxruntime.InferenceSession(str(source), providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
         return list(session.run(None, dict(zip(names, inputs))))
-    model = source if isinstance(source, torch.nn.Module) else zoo_reference(parse_zoo_id(str(source)))
+    model = source if isinstance(source, torch.nn.Module) else zoo_reference(parse_zoo_id(str(source)), weights)
     with torch.no_grad():
         out = model.eval()(*(torch.from_numpy(x) for x in inputs))
     return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
 def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, threads: int = 1,
-          iterations: int = 20, extra_flags: tuple[str, ...] = ()) -> dict:
+          iterations: int = 20, extra_flags: tuple[str, ...] = (), weights: Path | str | None = None) -> dict:
     """Import, compile and, where the target runs here, check against the framework and time it.
     Writes every artifact and 60_report.json into build_dir; returns the report."""
     build = BuildDir(build_dir)
-    imported = import_model(source, build_dir=build.path)
+    imported = import_model(source, build_dir=build.path, weights=weights)
     vmfb = compile_model(build.path, target, extra_flags=extra_flags)
     report = {"model": imported.name, "target": target, "layers": len(imported.layers),
               "inputs": [s.describe() for s in imported.inputs], "vmfb": str(vmfb),
@@ -140,7 +150,7 @@ def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, th
     if get_target(target).runs_on_host:
         module = load_module(vmfb, threads)
         inputs = random_inputs(imported.inputs)
-        expected = reference_outputs(source, inputs)
+        expected = reference_outputs(source, inputs, weights)
         actual = module(*inputs)
         if expected is not None:
             report["relative_l2_vs_framework"] = max(relative_l2(a, e) for a, e in zip(actual, expected))
@@ -152,3 +162,41 @@ def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, th
     with build.atomic(REPORT) as path:
         path.write_text(json.dumps(report, indent=1))
     return report
+
+
+def predictor(source: str, *, weights: Path | str | None = None, threads: int = 1) -> "Predictor":
+    """A zoo id (PyTorch eager) or a .vmfb, as something evaluate() can run."""
+    if str(source).endswith(".vmfb"):
+        return module_predictor(load_module(source, threads), Path(source).name)
+    if str(source).endswith(".onnx"):
+        raise QuantuneError(f"{source}: evaluate ONNX models after compiling them (`quantune build {source}`), "
+                            "then pass the .vmfb")
+    zoo = parse_zoo_id(str(source))
+    return torch_predictor(zoo_reference(zoo, weights), zoo.id, zoo.input_shape, zoo.num_classes)
+
+
+def preprocess_for(source: str) -> Preprocess:
+    """The zoo model's preprocessing; for a .vmfb, that of the zoo model its build folder was imported from,
+    else the one its input shape implies (1x28x28: Fashion-MNIST, 3x224x224: ImageNet)."""
+    if not str(source).endswith(".vmfb"):
+        return parse_zoo_id(str(source)).preprocess
+    table = Path(source).parent / LAYER_TABLE
+    if table.is_file():
+        try:
+            return parse_zoo_id(LayerTable.load(table).model).preprocess
+        except QuantuneError:
+            pass
+    shape = load_module(source).input_specs[0].shape[1:]
+    by_shape = {(1, 28, 28): FASHION_MNIST_PREPROCESS, (3, 224, 224): IMAGENET_PREPROCESS}
+    if shape not in by_shape:
+        raise QuantuneError(f"{source}: no preprocessing known for inputs {shape}; pass float inputs in a .npz")
+    return by_shape[shape]
+
+
+def evaluate_model(source: str, data: str = "fashion-mnist", *, split: str = "test", limit: int | None = None,
+                   compare: str | None = None, weights: Path | str | None = None, threads: int = 1,
+                   batch_size: int = 100) -> Evaluation:
+    dataset = load_data(data, preprocess_for(source), split=split, limit=limit)
+    other = predictor(compare, threads=threads) if compare else None
+    return evaluate(predictor(source, weights=weights, threads=threads), dataset, compare=other,
+                    batch_size=batch_size)

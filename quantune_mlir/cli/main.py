@@ -25,6 +25,11 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="x86_64", choices=list(TARGETS), help="flag file under pipelines/")
 
 
+def _add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", type=Path, help="a state_dict file (torchvision's format) for a zoo model; "
+                   "default: the trained weights quantune ships for it, if any")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quantune", description="Mixed-precision quantization of CNNs "
                                      "with MLIR and IREE. Unrecognised --iree-* flags pass through to iree-compile.")
@@ -34,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="model -> linalg MLIR (00_import.mlirbc) and layer table (01_layers.json)")
     p.add_argument("model", help=MODEL_HELP)
+    _add_weights(p)
     p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
 
     p = sub.add_parser("compile", help="MLIR or build folder -> .vmfb for a target")
@@ -51,9 +57,21 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="import, compile, check against the framework and time, in one go")
     p.add_argument("model", help=MODEL_HELP)
+    _add_weights(p)
     _add_target(p)
     p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
     p.add_argument("--threads", type=int, default=1)
+
+    p = sub.add_parser("eval", help="top-1 accuracy on labelled data, and agreement between two builds")
+    p.add_argument("model", help="a zoo model (PyTorch eager, shipped trained weights) or a .vmfb")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist, a folder with one sub-folder per class, or a .npy/.npz file")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="for fashion-mnist")
+    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of this many images")
+    p.add_argument("--compare", help="a second zoo model or .vmfb: report top-1 match and output SQNR")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=100)
+    _add_weights(p)
 
     p = sub.add_parser("layers", help="print the layer table of a build folder")
     p.add_argument("build_dir", type=Path)
@@ -96,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         if args.command == "import":
-            imported = api.import_model(args.model, build_dir=args.output or _default_build_dir(args.model))
+            imported = api.import_model(args.model, build_dir=args.output or _default_build_dir(args.model),
+                                        weights=args.weights)
             print(imported.layers.summary())
         elif args.command == "compile":
             print(api.compile_model(args.source, args.target, output=args.output, extra_flags=extra_flags))
@@ -113,8 +132,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(module.benchmark(*inputs, iterations=args.benchmark).describe())
         elif args.command == "build":
             build_dir = args.output or _default_build_dir(args.model)
-            report = api.build(args.model, args.target, build_dir, threads=args.threads, extra_flags=extra_flags)
+            report = api.build(args.model, args.target, build_dir, threads=args.threads, extra_flags=extra_flags,
+                               weights=args.weights)
             print(_summary(report, build_dir))
+        elif args.command == "eval":
+            result = api.evaluate_model(args.model, args.data, split=args.split, limit=args.limit,
+                                        compare=args.compare, weights=args.weights, threads=args.threads,
+                                        batch_size=args.batch)
+            print(result.describe())
         elif args.command == "layers":
             print(api.load_layer_table(args.build_dir).summary())
         elif args.command == "targets":

@@ -1,11 +1,9 @@
 """What both frontends share: the imported model, and the step from torch-mlir's IR to a tagged IREE module."""
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from ..errors import QuantuneError
@@ -13,19 +11,11 @@ from ..layers import LayerInfo, LayerTable
 from ..mlir import LAYER_ATTR, ir, layer_names_in_location_text, to_iree_module
 from ..rewrite import run_passes
 from ..rewrite.tag_layers import TagLayers, contraction_ops
+from ..tensor_spec import TensorSpec
 
 log = logging.getLogger(__name__)
 
 TORCH_TO_LINALG = "torch-backend-to-linalg-on-tensors-backend-pipeline"
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-
-    def describe(self) -> str:
-        return f"{'x'.join(map(str, self.shape))}x{self.dtype}"
 
 
 @dataclass(frozen=True)
@@ -36,15 +26,6 @@ class ImportedModel:
     module: ir.Module
     layers: LayerTable
     inputs: tuple[TensorSpec, ...]
-
-    def signature_json(self) -> str:
-        return json.dumps({"model": self.name, "inputs": [{"shape": list(s.shape), "dtype": s.dtype}
-                                                         for s in self.inputs]}, indent=1)
-
-
-def read_signature(path: Path) -> tuple[TensorSpec, ...]:
-    data = json.loads(Path(path).read_text())
-    return tuple(TensorSpec(tuple(i["shape"]), i["dtype"]) for i in data["inputs"])
 
 
 class Diagnostics:

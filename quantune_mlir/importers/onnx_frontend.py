@@ -18,7 +18,8 @@ from onnx import numpy_helper
 from ..errors import QuantuneError
 from ..layers import LayerInfo
 from ..mlir import ir, torch_mlir_modules
-from .common import TORCH_TO_LINALG, Diagnostics, ImportedModel, TensorSpec, finish_import, lower_to_linalg
+from ..tensor_spec import TensorSpec
+from .common import TORCH_TO_LINALG, Diagnostics, ImportedModel, finish_import, lower_to_linalg
 
 log = logging.getLogger(__name__)
 

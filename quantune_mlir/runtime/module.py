@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantuneError
+from ..tensor_spec import TensorSpec
 
 log = logging.getLogger(__name__)
 
 DRIVERS = ("local-sync", "local-task")
 _TENSOR = re.compile(r"tensor<([0-9x]*?)x?([a-z]+[0-9]+)>")
-_IREE_DTYPES = {"f32": np.float32, "f16": np.float16, "i8": np.int8, "i32": np.int32, "i64": np.int64}
+_IREE_DTYPES = {"f32": "float32", "f16": "float16", "i8": "int8", "i32": "int32", "i64": "int64"}
 _task_workers_in_process: int | None = None
 
 
@@ -59,10 +60,11 @@ class Timing:
                 f"{'s' if self.threads > 1 else ''}")
 
 
-def _parse_signature(declaration: str) -> tuple[list[tuple[tuple[int, ...], str]], str]:
+def _parse_inputs(declaration: str) -> list[TensorSpec]:
+    """The inputs of `sync func @main(%input0: tensor<1x3x224x224xf32>) -> (...)`."""
     args = declaration.split("->", 1)[0]
-    specs = [(tuple(int(d) for d in dims.split("x") if d), dtype) for dims, dtype in _TENSOR.findall(args)]
-    return specs, declaration
+    return [TensorSpec(tuple(int(d) for d in dims.split("x") if d), _IREE_DTYPES.get(dtype, dtype))
+            for dims, dtype in _TENSOR.findall(args)]
 
 
 def _configure_workers(threads: int) -> None:
@@ -96,7 +98,7 @@ class CompiledModule:
         if function not in vm_module.function_names:
             raise QuantuneError(f"{path} has no function '{function}' (it has {vm_module.function_names})")
         declaration = vm_module.lookup_function(function).reflection.get("iree.abi.declaration", "")
-        self.input_specs, self.declaration = _parse_signature(declaration)
+        self.input_specs = _parse_inputs(declaration)
         self._config = rt.Config(options.driver)
         self._context = rt.SystemContext(config=self._config)
         try:
@@ -109,19 +111,19 @@ class CompiledModule:
     def check_inputs(self, inputs: tuple[np.ndarray, ...]) -> None:
         if len(inputs) != len(self.input_specs):
             raise QuantuneError(f"{self.path.name} takes {len(self.input_specs)} inputs, got {len(inputs)}")
-        for i, (array, (shape, dtype)) in enumerate(zip(inputs, self.input_specs)):
-            expected = np.dtype(_IREE_DTYPES.get(dtype, np.float32))
-            if tuple(array.shape) != shape:
+        for i, (array, spec) in enumerate(zip(inputs, self.input_specs)):
+            if tuple(array.shape) != spec.shape:
                 raise QuantuneError(f"input {i} has shape {tuple(array.shape)}, {self.path.name} expects "
-                                    f"{shape} ({'x'.join(map(str, shape))}x{dtype})")
-            if array.dtype != expected:
-                raise QuantuneError(f"input {i} has dtype {array.dtype}, {self.path.name} expects {expected}")
+                                    f"{spec.shape} ({spec.describe()})")
+            if array.dtype != np.dtype(spec.dtype):
+                raise QuantuneError(f"input {i} has dtype {array.dtype}, {self.path.name} expects {spec.dtype}")
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         self.check_inputs(inputs)
         result = self._function(*inputs)
         results = result if isinstance(result, (tuple, list)) else [result]
-        return [np.asarray(r.to_host()) for r in results]
+        # to_host() can map device memory that a later call reuses: copy it out
+        return [np.array(r.to_host(), copy=True) for r in results]
 
     def benchmark(self, *inputs: np.ndarray, iterations: int = 20, warmup: int = 3) -> Timing:
         """Median wall time of one call, inputs uploaded to the device once."""

@@ -4,6 +4,7 @@ import pytest
 
 from quantune_mlir import QuantuneError, api
 from quantune_mlir.runtime import CompiledModule, RuntimeOptions
+from quantune_mlir.tensor_spec import TensorSpec
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +16,7 @@ def squeezenet_vmfb(tmp_path_factory):
 
 def test_signature_is_read_from_the_module(squeezenet_vmfb):
     module = api.load_module(squeezenet_vmfb)
-    assert module.input_specs == [((1, 1, 28, 28), "f32")]
+    assert module.input_specs == [TensorSpec((1, 1, 28, 28), "float32")]
 
 
 def test_run_matches_eager_and_is_deterministic(squeezenet_vmfb):
@@ -25,6 +26,17 @@ def test_run_matches_eager_and_is_deterministic(squeezenet_vmfb):
     np.testing.assert_array_equal(first, second)
     (expected,) = api.reference_outputs("squeezenet1_1-small", x)
     assert api.relative_l2(first, expected) < 1e-5
+
+
+def test_outputs_survive_later_calls(squeezenet_vmfb):
+    """Outputs are copies: a later call must not overwrite what an earlier one returned."""
+    module = api.load_module(squeezenet_vmfb)
+    (a,) = api.random_inputs(module.input_specs, seed=1)
+    (b,) = api.random_inputs(module.input_specs, seed=2)
+    first = module(a)[0]
+    kept = first.copy()
+    module(b)
+    np.testing.assert_array_equal(first, kept)
 
 
 def test_benchmark_reports_driver_threads_and_a_sane_median(squeezenet_vmfb):
@@ -66,4 +78,4 @@ def test_aarch64_module_does_not_run_here(tmp_path):
     api.import_model("squeezenet1_1-small", build_dir=tmp_path)
     vmfb = api.compile_model(tmp_path, "aarch64")
     with pytest.raises(QuantuneError, match=r"cannot run on this machine .*compiled for another target"):
-        CompiledModule(vmfb)(*api.random_inputs([((1, 1, 28, 28), "f32")]))
+        CompiledModule(vmfb)(*api.random_inputs([TensorSpec((1, 1, 28, 28))]))

@@ -1,0 +1,163 @@
+"""Labelled image data: Fashion-MNIST from Debian's package, a folder of class sub-folders, .npy/.npz arrays.
+
+Every loader returns a LabelledData: preprocessed float32 inputs and int64 labels (or none), checked.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import QuantuneError
+from .preprocess import Preprocess
+
+log = logging.getLogger(__name__)
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+SHIPPED_FASHION_MNIST_DIR = Path(__file__).resolve().parent / "fashion_mnist"  # the test split only
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+# The training set's statistics, computed once with scripts/train_zoo.py's loader
+FASHION_MNIST_PREPROCESS = Preprocess(channels=1, mean=(0.2860,), std=(0.3530,))
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp")
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    name: str
+    inputs: np.ndarray  # float32, the model's layout
+    labels: np.ndarray | None  # int64, one per input
+    classes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.inputs.dtype != np.float32:
+            raise QuantuneError(f"{self.name}: inputs must be float32, not {self.inputs.dtype}")
+        if not np.isfinite(self.inputs).all():
+            bad = int(np.argmax((~np.isfinite(self.inputs.reshape(len(self.inputs), -1))).any(axis=1)))
+            raise QuantuneError(f"{self.name}: input {bad} holds NaN or Inf; clean the data before use")
+        if self.labels is not None:
+            if len(self.labels) != len(self.inputs):
+                raise QuantuneError(f"{self.name}: {len(self.inputs)} inputs but {len(self.labels)} labels")
+            if self.classes and len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+                raise QuantuneError(f"{self.name}: labels must lie in [0, {len(self.classes) - 1}], found "
+                                    f"{int(self.labels.min())}..{int(self.labels.max())}")
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        for start in range(0, len(self), batch_size):
+            stop = start + batch_size
+            yield self.inputs[start:stop], None if self.labels is None else self.labels[start:stop]
+
+    def subset(self, count: int, seed: int = 0) -> "LabelledData":
+        """A seeded random subset (e.g. for calibration)."""
+        index = np.sort(np.random.default_rng(seed).permutation(len(self))[:count])
+        return LabelledData(f"{self.name}[{count}]", self.inputs[index],
+                            None if self.labels is None else self.labels[index], self.classes)
+
+    def check_fits(self, input_shape: tuple[int, ...], num_classes: int | None = None) -> None:
+        """The model takes (batch, *input_shape[1:]) inputs and predicts num_classes classes."""
+        if tuple(self.inputs.shape[1:]) != tuple(input_shape[1:]):
+            raise QuantuneError(f"{self.name}: inputs of shape {tuple(self.inputs.shape[1:])} do not fit the "
+                                f"model's input {tuple(input_shape[1:])}; set the preprocessing (channels, resize, "
+                                "crop, layout) to match")
+        if num_classes is None or self.labels is None or not len(self.labels):
+            return
+        low, high = int(self.labels.min()), int(self.labels.max())
+        if low < 0 or high >= num_classes:
+            raise QuantuneError(f"{self.name}: label {low if low < 0 else high} is out of range for a model with "
+                                f"{num_classes} classes (labels must lie in [0, {num_classes - 1}])")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[:4], "big")
+    if magic >> 8 != 0x08:  # 0x08: unsigned byte
+        raise QuantuneError(f"{path}: not an IDX file of unsigned bytes (magic {magic:#x})")
+    ndim = magic & 0xFF
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def fashion_mnist(split: str = "test", *, root: Path | None = None,
+                  preprocess: Preprocess = FASHION_MNIST_PREPROCESS) -> LabelledData:
+    """The 60k training or 10k test images of Fashion-MNIST (MIT licence): from root if given, else from Debian's
+    dataset-fashion-mnist, else (test split only) from the copy shipped with quantune."""
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise QuantuneError(f"Fashion-MNIST has splits train and test, not '{split}'")
+    if root is None:
+        shipped = SHIPPED_FASHION_MNIST_DIR if split == "test" else None
+        root = FASHION_MNIST_DIR if (FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz").is_file() or not shipped \
+            else shipped
+    root = Path(root)
+    images_path, labels_path = root / f"{prefix}-images-idx3-ubyte.gz", root / f"{prefix}-labels-idx1-ubyte.gz"
+    for path in (images_path, labels_path):
+        if not path.is_file():
+            raise QuantuneError(f"{path} is missing: install Debian's package with `apt-get install "
+                                "dataset-fashion-mnist`, or pass the folder holding the IDX files")
+    images, labels = _read_idx(images_path), _read_idx(labels_path).astype(np.int64)
+    return LabelledData(f"fashion-mnist-{split}", preprocess(images), labels, FASHION_MNIST_CLASSES)
+
+
+def image_folder(root: Path, preprocess: Preprocess) -> LabelledData:
+    """root/<class>/<image>: classes in sorted order, as torchvision's ImageFolder does."""
+    from PIL import Image, UnidentifiedImageError
+    root = Path(root)
+    if not root.is_dir():
+        raise QuantuneError(f"{root}: no such folder")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise QuantuneError(f"{root} has no class sub-folders: expected {root}/<class>/<image>")
+    images, labels = [], []
+    for label, cls in enumerate(classes):
+        for path in sorted((root / cls).iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(path) as img:
+                    pixels = np.asarray(img.convert("RGB" if preprocess.channels == 3 else "L"))
+            except (UnidentifiedImageError, OSError) as e:
+                raise QuantuneError(f"{path}: not a readable image ({e})") from None
+            images.append(preprocess(pixels[None]))
+            labels.append(label)
+    if not images:
+        raise QuantuneError(f"{root}: the class folders hold no images ({', '.join(IMAGE_SUFFIXES)})")
+    shapes = {x.shape for x in images}
+    if len(shapes) > 1:
+        raise QuantuneError(f"{root}: images have different sizes after preprocessing ({sorted(shapes)[:3]}); "
+                            "set resize and crop")
+    return LabelledData(root.name, np.concatenate(images), np.asarray(labels, np.int64), tuple(classes))
+
+
+def arrays(path: Path, preprocess: Preprocess | None = None) -> LabelledData:
+    """.npy (inputs only) or .npz with `inputs` (or `x`) and optional `labels` (or `y`). uint8 images go
+    through preprocess; float arrays are taken as model inputs already."""
+    path = Path(path)
+    if not path.is_file():
+        raise QuantuneError(f"{path}: no such file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise QuantuneError(f"{path}: not a .npy/.npz file ({e})") from None
+    if isinstance(loaded, np.ndarray):
+        inputs, labels = loaded, None
+    else:
+        keys = set(loaded.files)
+        input_key = next((k for k in ("inputs", "x") if k in keys), None)
+        if input_key is None:
+            raise QuantuneError(f"{path}: an .npz needs an 'inputs' (or 'x') array; it has {sorted(keys)}")
+        inputs = loaded[input_key]
+        label_key = next((k for k in ("labels", "y") if k in keys), None)
+        labels = loaded[label_key].astype(np.int64) if label_key else None
+    if inputs.dtype == np.uint8:
+        if preprocess is None:
+            raise QuantuneError(f"{path}: uint8 images need a preprocessing config")
+        inputs = preprocess(inputs)
+    return LabelledData(path.name, inputs.astype(np.float32), labels)

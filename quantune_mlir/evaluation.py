@@ -1,0 +1,122 @@
+"""Accuracy of a model on labelled data, and agreement between two builds on the same inputs."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .data import LabelledData
+from .errors import QuantuneError
+
+log = logging.getLogger(__name__)
+
+Predict = Callable[[np.ndarray], np.ndarray]  # a batch of inputs -> a batch of logits
+SQNR_CAP_DB = 200.0  # what identical outputs report instead of infinity
+
+
+@dataclass(frozen=True)
+class Predictor:
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int | None
+    predict: Predict
+
+
+def torch_predictor(model, name: str, input_shape: tuple[int, ...], num_classes: int | None) -> Predictor:
+    import torch
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model.eval()(torch.from_numpy(batch)).numpy()
+
+    return Predictor(name, input_shape, num_classes, predict)
+
+
+def module_predictor(module, name: str) -> Predictor:
+    """A compiled module takes its own fixed batch size: the data goes through in chunks of it, the last one
+    padded with zeros whose outputs are dropped."""
+    spec = module.input_specs[0]
+    module_batch = spec.shape[0]
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        outputs = []
+        for start in range(0, len(batch), module_batch):
+            chunk = batch[start:start + module_batch]
+            padded = np.zeros((module_batch, *chunk.shape[1:]), chunk.dtype)
+            padded[:len(chunk)] = chunk
+            outputs.append(module(padded)[0][:len(chunk)])
+        return np.concatenate(outputs)
+
+    return Predictor(name, spec.shape, None, predict)
+
+
+def _logits(predictor: Predictor, data: LabelledData, batch_size: int) -> np.ndarray:
+    data.check_fits(predictor.input_shape, predictor.num_classes)
+    outputs, done, started, last_report = [], 0, time.perf_counter(), 0.0
+    for inputs, _ in data.batches(batch_size):
+        outputs.append(predictor.predict(inputs))
+        done += len(inputs)
+        elapsed = time.perf_counter() - started
+        if elapsed - last_report >= 5 or done == len(data):
+            log.info("%s on %s: %d/%d images (%.0f s)", predictor.name, data.name, done, len(data), elapsed)
+            last_report = elapsed
+    logits = np.concatenate(outputs)
+    if logits.ndim != 2:
+        raise QuantuneError(f"{predictor.name}: expected (batch, classes) logits, got shape {logits.shape}")
+    if predictor.num_classes is None and data.labels is not None and data.labels.max() >= logits.shape[1]:
+        raise QuantuneError(f"{data.name}: label {int(data.labels.max())} is out of range for {predictor.name}, "
+                            f"which predicts {logits.shape[1]} classes")
+    return logits
+
+
+def sqnr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    """10 log10(signal power / noise power), capped at SQNR_CAP_DB for identical arrays."""
+    reference, other = reference.astype(np.float64), other.astype(np.float64)
+    noise = float(np.sum((reference - other) ** 2))
+    signal = float(np.sum(reference ** 2))
+    if noise == 0.0:
+        return SQNR_CAP_DB
+    if signal == 0.0:
+        return -SQNR_CAP_DB
+    return float(np.clip(10.0 * np.log10(signal / noise), -SQNR_CAP_DB, SQNR_CAP_DB))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model: str
+    data: str
+    images: int
+    top1: float | None  # percent, None without labels
+    agreement_top1: float | None = None  # percent of images where both builds predict the same class
+    output_sqnr_db: float | None = None
+    against: str | None = None
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        parts = [f"{self.model} on {self.data} ({self.images} images)"]
+        if self.top1 is not None:
+            parts.append(f"top-1 {self.top1:.2f} %")
+        if self.against is not None:
+            parts.append(f"agreement with {self.against}: top-1 match {self.agreement_top1:.2f} %, output SQNR "
+                         f"{self.output_sqnr_db:.1f} dB")
+        return ", ".join(parts) + f" [{self.seconds:.1f} s]"
+
+
+def evaluate(predictor: Predictor, data: LabelledData, *, compare: Predictor | None = None,
+             batch_size: int = 100) -> Evaluation:
+    started = time.perf_counter()
+    logits = _logits(predictor, data, batch_size)
+    top1 = None if data.labels is None else 100.0 * float(np.mean(logits.argmax(1) == data.labels))
+    if compare is None:
+        return Evaluation(predictor.name, data.name, len(data), top1, seconds=time.perf_counter() - started)
+    reference = _logits(compare, data, batch_size)
+    if reference.shape != logits.shape:
+        raise QuantuneError(f"{predictor.name} gives {logits.shape} outputs, {compare.name} {reference.shape}: "
+                            "they are not builds of the same model")
+    return Evaluation(predictor.name, data.name, len(data), top1,
+                      100.0 * float(np.mean(logits.argmax(1) == reference.argmax(1))), sqnr_db(reference, logits),
+                      compare.name, time.perf_counter() - started)

@@ -1,0 +1,48 @@
+"""Evaluation metrics on known answers, and eval runs against real builds."""
+import subprocess
+
+import numpy as np
+import pytest
+
+from quantune_mlir import api
+from quantune_mlir.data import FASHION_MNIST_PREPROCESS, LabelledData
+from quantune_mlir.data.resolve import load_data
+from quantune_mlir.evaluation import SQNR_CAP_DB, Predictor, evaluate, sqnr_db
+
+
+def test_sqnr_known_answers():
+    x = np.random.default_rng(0).standard_normal(100_000)
+    assert sqnr_db(x, x) == SQNR_CAP_DB
+    noise = np.random.default_rng(1).standard_normal(100_000) * 0.1  # 20 dB below the signal
+    assert sqnr_db(x, x + noise) == pytest.approx(20.0, abs=0.1)
+    assert sqnr_db(np.zeros(4), np.ones(4)) == -SQNR_CAP_DB
+
+
+def test_top1_and_agreement_on_a_known_predictor():
+    inputs = np.zeros((6, 2), np.float32)
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    always_zero = Predictor("zero", (1, 2), 2, lambda b: np.tile([[1.0, 0.0]], (len(b), 1)))
+    always_one = Predictor("one", (1, 2), 2, lambda b: np.tile([[0.0, 1.0]], (len(b), 1)))
+    result = evaluate(always_zero, LabelledData("d", inputs, labels), compare=always_one, batch_size=4)
+    assert result.top1 == 50.0 and result.agreement_top1 == 0.0 and result.images == 6
+    same = evaluate(always_zero, LabelledData("d", inputs, labels), compare=always_zero)
+    assert same.agreement_top1 == 100.0 and same.output_sqnr_db == SQNR_CAP_DB
+
+
+def test_vmfb_agrees_with_pytorch_on_fashion_mnist(tmp_path):
+    api.import_model("squeezenet1_1-small", build_dir=tmp_path)
+    vmfb = api.compile_model(tmp_path, "x86_64")
+    result = api.evaluate_model(str(vmfb), limit=200, compare="squeezenet1_1-small")
+    assert result.images == 200 and result.agreement_top1 == 100.0 and result.output_sqnr_db > 100
+    torch_result = api.evaluate_model("squeezenet1_1-small", limit=200)
+    assert result.top1 == pytest.approx(torch_result.top1, abs=0.01)
+
+
+def test_eval_cli(tmp_path):
+    out = subprocess.run(["quantune", "eval", "mobilenet_v2-small", "--limit", "100"], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("mobilenet_v2-small on fashion-mnist-test[100] (100 images), top-1 ")
+    np.savez(tmp_path / "wrong.npz", inputs=np.zeros((2, 1, 32, 32), np.float32), labels=np.array([0, 1]))
+    bad = subprocess.run(["quantune", "eval", "mobilenet_v2-small", "--data", tmp_path / "wrong.npz"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "inputs of shape (1, 32, 32) do not fit the model's input (1, 28, 28)" in bad.stderr
