@@ -68,3 +68,14 @@ def test_lit_suite_passes():
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(["lit", "-q", str(root / "test" / "lit")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_weights_flag_checks_the_checkpoint(tmp_path):
+    import torch
+
+    from quantune_mlir.zoo import zoo_model
+    torch.save(zoo_model("squeezenet1_1", "small").build().state_dict(), tmp_path / "small.pt")
+    result = quantune("import", "squeezenet1_1", "--weights", tmp_path / "small.pt", "-o", tmp_path / "b", check=False)
+    assert result.returncode == 1
+    assert "small.pt does not fit squeezenet1_1-imagenet: shape mismatches (52): features.0.weight" in result.stderr
+    assert not (tmp_path / "b").exists()

@@ -1,0 +1,1 @@
+"""Calibration and (with issue 5) the two-inference sensitivity analysis."""

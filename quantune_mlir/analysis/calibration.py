@@ -1,0 +1,99 @@
+"""Activation ranges from FP32 activations: min/max, percentile, entropy (KL) and MSE-optimal clipping."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import QuantuneError
+from ..quantization import INT_RANGES, AffineParams, affine_params, dequantize, quantize
+
+METHODS = ("minmax", "percentile", "entropy", "mse")
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    method: str = "minmax"
+    percentile: float = 99.99  # for method percentile: the two-sided percentile kept
+    activation_dtype: str = "int8"
+    symmetric_activations: bool = False
+    per_channel_weights: bool = True
+    histogram_bins: int = 2048  # for method entropy
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise QuantuneError(f"unknown calibration method '{self.method}': choose one of {', '.join(METHODS)}")
+        if self.activation_dtype not in INT_RANGES:
+            raise QuantuneError(f"unknown activation type '{self.activation_dtype}': choose one of "
+                                f"{', '.join(INT_RANGES)}")
+        if not 50.0 < self.percentile <= 100.0:
+            raise QuantuneError(f"percentile must lie in (50, 100], not {self.percentile}")
+
+
+def activation_params(samples: np.ndarray, options: CalibrationOptions, name: str = "activation") -> AffineParams:
+    """Quantization parameters of one activation tensor from its FP32 values on the calibration data."""
+    x = np.asarray(samples, np.float32).ravel()
+    if x.size == 0:
+        raise QuantuneError(f"{name}: no calibration values")
+    if not np.isfinite(x).all():
+        raise QuantuneError(f"{name}: the FP32 activations hold NaN or Inf; check the model and the data")
+    lo, hi = _range(x, options)
+    if hi - lo <= 0 or max(abs(lo), abs(hi)) == 0:
+        raise QuantuneError(f"{name}: the activations have zero range ({lo} to {hi}) on the calibration data; "
+                            "keep this layer in fp32 or calibrate with more varied data")
+    return affine_params(lo, hi, options.activation_dtype, options.symmetric_activations)
+
+
+def _range(x: np.ndarray, options: CalibrationOptions) -> tuple[float, float]:
+    lo, hi = float(x.min()), float(x.max())
+    if options.method == "minmax":
+        return lo, hi
+    if options.method == "percentile":
+        tail = 100.0 - options.percentile
+        return float(np.percentile(x, tail)), float(np.percentile(x, 100.0 - tail))
+    if options.method == "entropy":
+        threshold = _kl_threshold(np.abs(x), options.histogram_bins, INT_RANGES["int8"][1] + 1)
+    else:
+        threshold = _mse_threshold(x, options)
+    return max(lo, -threshold), min(hi, threshold)
+
+
+def _kl_threshold(magnitudes: np.ndarray, bins: int, levels: int) -> float:
+    """TensorRT's entropy calibration: the clipping threshold whose `levels`-level quantized histogram of |x|
+    diverges least (KL) from the clipped reference histogram."""
+    top = float(magnitudes.max())
+    if top == 0.0:
+        return 0.0
+    hist, edges = np.histogram(magnitudes, bins=bins, range=(0.0, top))
+    hist = hist.astype(np.float64)
+    best, best_kl = bins, np.inf
+    for i in range(levels, bins + 1):
+        reference = hist[:i].copy()
+        reference[i - 1] += hist[i:].sum()  # the clipped mass lands in the last bin
+        candidate = np.zeros(i)
+        for chunk in np.array_split(np.arange(i), levels):
+            mass, nonzero = hist[chunk].sum(), hist[chunk] > 0
+            if nonzero.any():
+                candidate[chunk[nonzero]] = mass / nonzero.sum()
+        p, q = reference / reference.sum(), candidate / max(candidate.sum(), 1e-30)
+        mask = p > 0
+        kl = float(np.sum(p[mask] * np.log(p[mask] / np.maximum(q[mask], 1e-12))))
+        if kl < best_kl:
+            best, best_kl = i, kl
+    return float(edges[best])
+
+
+def _mse_threshold(x: np.ndarray, options: CalibrationOptions, candidates: int = 64,
+                   max_samples: int = 1 << 18) -> float:
+    """The symmetric clipping bound, from 20 % to 100 % of max |x|, whose quantize-dequantize MSE is least."""
+    if x.size > max_samples:
+        x = np.random.default_rng(0).choice(x, max_samples, replace=False)
+    top = float(np.abs(x).max())
+    best, best_err = top, np.inf
+    for bound in np.linspace(0.2 * top, top, candidates):
+        lo, hi = max(float(x.min()), -bound), min(float(x.max()), bound)
+        params = affine_params(lo, hi, options.activation_dtype, options.symmetric_activations)
+        err = float(np.mean((dequantize(quantize(x, params), params) - x) ** 2))
+        if err < best_err:
+            best, best_err = float(bound), err
+    return best

@@ -1,0 +1,126 @@
+"""The precision plan: per layer int8 or fp32, with its quantization parameters once calibrated.
+
+On disk (JSON, versioned):
+
+    {"schema_version": 1, "model": "resnet18-small", "default": "int8",
+     "layers": {"conv1": "fp32",
+                "layer1.0.conv1": {"precision": "int8", "weight_scales": [...],
+                                   "input": {"scale": 0.02, "zero_point": -128, "dtype": "int8"},
+                                   "output": {...}}}}
+
+A layer may be given as a bare precision; layers not listed take `default`. Parameters left out are filled
+by calibration before the rewrite.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import QuantuneError
+from ..layers import LayerTable
+from ..quantization import AffineParams
+
+PRECISIONS = ("int8", "fp32")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    precision: str
+    weight_scales: tuple[float, ...] | None = None
+    input: AffineParams | None = None
+    output: AffineParams | None = None
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise QuantuneError(f"unknown precision '{self.precision}': choose one of {', '.join(PRECISIONS)}")
+
+    @property
+    def calibrated(self) -> bool:
+        return self.precision == "fp32" or None not in (self.weight_scales, self.input, self.output)
+
+    def to_json(self) -> dict | str:
+        if self.precision == "fp32" or not any((self.weight_scales, self.input, self.output)):
+            return self.precision
+        entry: dict = {"precision": self.precision}
+        if self.weight_scales is not None:
+            entry["weight_scales"] = list(self.weight_scales)
+        for name in ("input", "output"):
+            params = getattr(self, name)
+            if params is not None:
+                entry[name] = {"scale": params.scale, "zero_point": params.zero_point, "dtype": params.dtype}
+        return entry
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    model: str
+    layers: dict[str, LayerPlan] = field(default_factory=dict)
+
+    @classmethod
+    def uniform(cls, table: LayerTable, precision: str) -> "PrecisionPlan":
+        """The ready-made plans: every layer int8, or every layer fp32."""
+        return cls(table.model, {layer_id: LayerPlan(precision) for layer_id in table.ids})
+
+    def with_precision(self, layer_id: str, precision: str) -> "PrecisionPlan":
+        return replace(self, layers={**self.layers, layer_id: LayerPlan(precision)})
+
+    def int8_layers(self) -> tuple[str, ...]:
+        return tuple(k for k, v in self.layers.items() if v.precision == "int8")
+
+    def to_json(self) -> str:
+        return json.dumps({"schema_version": SCHEMA_VERSION, "model": self.model,
+                           "layers": {k: v.to_json() for k, v in self.layers.items()}}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, table: LayerTable, source: str = "plan") -> "PrecisionPlan":
+        """Parse and check against the model's layer table: every id must exist; unlisted layers get default."""
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise QuantuneError(f"{source}: not JSON ({e})") from None
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            raise QuantuneError(f"{source}: expected a quantune plan with \"schema_version\": {SCHEMA_VERSION}")
+        entries = data.get("layers", {})
+        if not isinstance(entries, dict):
+            raise QuantuneError(f"{source}: \"layers\" must map layer ids to a precision or an object")
+        unknown = [k for k in entries if k not in table.ids]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], table.ids, n=1)
+            raise QuantuneError(f"{source}: layer '{unknown[0]}' is not in {table.model}"
+                                f"{f' (did you mean {hint[0]}?)' if hint else ''}; "
+                                f"`quantune layers BUILD_DIR` lists its {len(table)} layers")
+        default = data.get("default", "int8")
+        layers = {}
+        for layer_id in table.ids:
+            try:
+                layers[layer_id] = _layer_from_json(entries.get(layer_id, default))
+            except QuantuneError as e:
+                raise QuantuneError(f"{source}: layer '{layer_id}': {e}") from None
+        return cls(data.get("model", table.model), layers)
+
+    @classmethod
+    def load(cls, path: Path, table: LayerTable) -> "PrecisionPlan":
+        path = Path(path)
+        if not path.is_file():
+            raise QuantuneError(f"{path}: no such plan file")
+        return cls.from_json(path.read_text(), table, str(path))
+
+
+def _layer_from_json(entry) -> LayerPlan:
+    if isinstance(entry, str):
+        return LayerPlan(entry)
+    if not isinstance(entry, dict) or "precision" not in entry:
+        raise QuantuneError(f"expected \"int8\", \"fp32\" or an object with \"precision\", got {entry!r}")
+    try:
+        params = {name: AffineParams(float(entry[name]["scale"]), int(entry[name]["zero_point"]),
+                                     entry[name].get("dtype", "int8"))
+                  for name in ("input", "output") if name in entry}
+        scales = tuple(float(s) for s in entry["weight_scales"]) if "weight_scales" in entry else None
+    except (KeyError, TypeError, ValueError) as e:
+        raise QuantuneError(f"malformed quantization parameters ({e})") from None
+    if scales is not None and (not scales or min(scales) <= 0):
+        raise QuantuneError("weight_scales must be a non-empty list of positive numbers")
+    return LayerPlan(entry["precision"], scales, params.get("input"), params.get("output"))

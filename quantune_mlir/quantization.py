@@ -1,0 +1,93 @@
+"""Quantization arithmetic shared by calibration, the metrics, the rewrite and its numpy reference.
+
+Conventions (see dialects/README.md): real = scale * (q - zero_point); rounding is half to even; values
+saturate to the integer type's range. Weights are symmetric int8 in [-127, 127] (zero point 0, so that the
+negated range fits), per output channel or per tensor.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import QuantuneError
+
+INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255)}
+WEIGHT_RANGE = (-127, 127)
+
+
+@dataclass(frozen=True)
+class AffineParams:
+    """Per-tensor affine quantization of an activation."""
+
+    scale: float
+    zero_point: int
+    dtype: str = "int8"
+
+    def __post_init__(self):
+        if self.dtype not in INT_RANGES:
+            raise QuantuneError(f"unknown integer type '{self.dtype}': choose one of {', '.join(INT_RANGES)}")
+        if not np.isfinite(self.scale) or self.scale <= 0:
+            raise QuantuneError(f"scale must be a positive finite number, not {self.scale}")
+        lo, hi = INT_RANGES[self.dtype]
+        if not lo <= self.zero_point <= hi:
+            raise QuantuneError(f"zero point {self.zero_point} lies outside {self.dtype} [{lo}, {hi}]")
+
+
+def affine_params(lo: float, hi: float, dtype: str = "int8", symmetric: bool = False) -> AffineParams:
+    """Scale and zero point that map the real range [lo, hi] (widened to hold 0) onto dtype. A zero-width range
+    is an error: the tensor carries no information to quantize."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise QuantuneError(f"range [{lo}, {hi}] is not finite: the calibration data holds NaN or Inf")
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo == 0.0:
+        raise QuantuneError("the range is [0, 0]: the tensor is constant zero on the calibration data")
+    qmin, qmax = INT_RANGES[dtype]
+    if symmetric:
+        bound = max(-lo, hi)
+        if dtype == "uint8":
+            raise QuantuneError("symmetric quantization needs a signed type (int8)")
+        return AffineParams(bound / qmax, 0, dtype)
+    scale = (hi - lo) / (qmax - qmin)
+    zero_point = int(np.clip(np.round(qmin - lo / scale), qmin, qmax))
+    return AffineParams(scale, zero_point, dtype)
+
+
+def quantize(x: np.ndarray, params: AffineParams) -> np.ndarray:
+    qmin, qmax = INT_RANGES[params.dtype]
+    q = np.rint(np.asarray(x, np.float64) / params.scale) + params.zero_point  # rint: half to even
+    return np.clip(q, qmin, qmax).astype(np.int8 if params.dtype == "int8" else np.uint8)
+
+
+def dequantize(q: np.ndarray, params: AffineParams) -> np.ndarray:
+    return (params.scale * (q.astype(np.float64) - params.zero_point)).astype(np.float32)
+
+
+def weight_scales(weight: np.ndarray, per_channel: bool = True) -> np.ndarray:
+    """Symmetric int8 scales, one per output channel (axis 0) or one for the tensor. All-zero channels get
+    scale 1 (their values quantize to 0 whatever the scale)."""
+    if not np.isfinite(weight).all():
+        raise QuantuneError("weights hold NaN or Inf")
+    flat = np.abs(weight.reshape(weight.shape[0], -1)) if per_channel else np.abs(weight.reshape(1, -1))
+    bound = flat.max(axis=1).astype(np.float64)
+    return np.where(bound > 0, bound / WEIGHT_RANGE[1], 1.0)
+
+
+def quantize_weight(weight: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    shape = (-1,) + (1,) * (weight.ndim - 1) if scales.size > 1 else ()
+    q = np.rint(weight.astype(np.float64) / scales.reshape(shape))
+    return np.clip(q, *WEIGHT_RANGE).astype(np.int8)
+
+
+def dequantize_weight(q: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    shape = (-1,) + (1,) * (q.ndim - 1) if scales.size > 1 else ()
+    return (q.astype(np.float64) * scales.reshape(shape)).astype(np.float32)
+
+
+def fixed_point_multiplier(real_multiplier: np.ndarray, shift: int = 30) -> np.ndarray:
+    """round(m * 2^shift) as int64: the requantize epilogue computes (acc * M + 2^(shift-1)) >> shift."""
+    m = np.asarray(real_multiplier, np.float64)
+    if (m <= 0).any() or (m >= 2 ** (62 - shift - 31)).any():
+        raise QuantuneError(f"requantize multipliers must lie in (0, {2 ** (62 - shift - 31)}); got "
+                            f"{float(m.min()):.3g}..{float(m.max()):.3g}")
+    return np.rint(m * (1 << shift)).astype(np.int64)

@@ -1,0 +1,114 @@
+"""Quantization arithmetic and calibration on synthetic data with known answers."""
+import numpy as np
+import pytest
+
+from quantune_mlir import QuantuneError
+from quantune_mlir.analysis.calibration import CalibrationOptions, activation_params
+from quantune_mlir.quantization import (AffineParams, affine_params, dequantize, dequantize_weight,
+                                        fixed_point_multiplier, quantize, quantize_weight, weight_scales)
+
+
+def test_affine_params_cover_the_range_and_hold_zero_exactly():
+    p = affine_params(-1.0, 3.0, "int8")
+    assert p.scale == pytest.approx(4.0 / 255) and p.zero_point == -128 + round(1.0 / p.scale)
+    assert dequantize(quantize(np.array([0.0]), p), p)[0] == 0.0
+    u = affine_params(0.0, 6.0, "uint8")
+    assert (u.zero_point, u.scale) == (0, pytest.approx(6.0 / 255))
+    s = affine_params(-2.0, 1.0, "int8", symmetric=True)
+    assert (s.zero_point, s.scale) == (0, pytest.approx(2.0 / 127))
+    # a range that excludes 0 is widened to hold it, so that zero padding stays exact
+    assert affine_params(2.0, 4.0, "uint8").zero_point == 0
+
+
+def test_quantize_rounds_half_to_even_and_saturates():
+    p = AffineParams(1.0, 0, "int8")
+    np.testing.assert_array_equal(quantize(np.array([0.5, 1.5, 2.5, -0.5, -1.5, 300.0, -300.0]), p),
+                                  [0, 2, 2, 0, -2, 127, -128])
+    np.testing.assert_array_equal(quantize(np.array([-5.0, 255.4, 300.0]), AffineParams(1.0, 0, "uint8")),
+                                  [0, 255, 255])
+
+
+def test_weight_quantization_per_channel_and_per_tensor():
+    w = np.array([[1.0, -0.5], [0.0, 0.0], [-4.0, 2.0]], np.float32)
+    scales = weight_scales(w)
+    np.testing.assert_allclose(scales, [1.0 / 127, 1.0, 4.0 / 127])
+    q = quantize_weight(w, scales)
+    assert q.min() >= -127 and q[0, 0] == 127 and q[2, 0] == -127 and (q[1] == 0).all()
+    np.testing.assert_allclose(dequantize_weight(q, scales), w, atol=scales.max() / 2)
+    tensor = weight_scales(w, per_channel=False)
+    assert tensor.shape == (1,) and tensor[0] == pytest.approx(4.0 / 127)
+    with pytest.raises(QuantuneError, match=r"weights hold NaN or Inf"):
+        weight_scales(np.array([[np.nan]]))
+
+
+def test_quantization_error_is_bounded_by_half_a_step():
+    x = np.random.default_rng(0).uniform(-3, 5, 10_000)
+    p = affine_params(-3.0, 5.0)
+    assert np.abs(dequantize(quantize(x, p), p) - x).max() <= p.scale / 2 + 1e-7
+
+
+def test_params_validation():
+    with pytest.raises(QuantuneError, match=r"unknown integer type 'int4'"):
+        AffineParams(0.1, 0, "int4")
+    with pytest.raises(QuantuneError, match=r"zero point 300 lies outside int8"):
+        AffineParams(0.1, 300)
+    with pytest.raises(QuantuneError, match=r"the range is \[0, 0\]"):
+        affine_params(0.0, 0.0)
+    with pytest.raises(QuantuneError, match=r"symmetric quantization needs a signed type"):
+        affine_params(-1.0, 1.0, "uint8", symmetric=True)
+
+
+def test_fixed_point_multiplier():
+    np.testing.assert_array_equal(fixed_point_multiplier(np.array([0.5, 0.25])), [1 << 29, 1 << 28])
+    with pytest.raises(QuantuneError, match=r"requantize multipliers must lie in"):
+        fixed_point_multiplier(np.array([0.0]))
+
+
+@pytest.fixture(scope="module")
+def heavy_tailed():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(200_000).astype(np.float32)
+    x[:20] = 40.0  # a few outliers
+    return x
+
+
+def test_minmax_keeps_the_outliers(heavy_tailed):
+    p = activation_params(heavy_tailed, CalibrationOptions("minmax"))
+    assert p.scale == pytest.approx((40.0 - heavy_tailed.min()) / 255, rel=1e-6)
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_clipping_methods_cut_the_outliers_and_lower_the_error(heavy_tailed, method):
+    options = CalibrationOptions(method)
+    clipped, full = activation_params(heavy_tailed, options), activation_params(heavy_tailed, CalibrationOptions())
+    assert clipped.scale < full.scale / 3
+    bulk = heavy_tailed[20:]
+
+    def mse(p):
+        return float(np.mean((dequantize(quantize(bulk, p), p) - bulk) ** 2))
+    assert mse(clipped) < mse(full) / 5
+
+
+def test_mse_clipping_minimises_the_error_on_a_heavy_tail():
+    x = np.random.default_rng(0).laplace(0.0, 1.0, 200_000).astype(np.float32)
+
+    def mse(p):
+        return float(np.mean((dequantize(quantize(x, p), p) - x) ** 2))
+    chosen, full = activation_params(x, CalibrationOptions("mse")), activation_params(x, CalibrationOptions())
+    assert chosen.scale < full.scale and mse(chosen) < 0.8 * mse(full)
+
+
+def test_percentile_matches_numpy():
+    x = np.arange(10_001, dtype=np.float32) - 5000
+    p = activation_params(x, CalibrationOptions("percentile", percentile=99.0), "t")
+    lo, hi = np.percentile(x, 1.0), np.percentile(x, 99.0)
+    assert p.scale == pytest.approx((hi - lo) / 255, rel=1e-6)
+
+
+def test_calibration_errors_name_the_tensor():
+    with pytest.raises(QuantuneError, match=r"layer3.conv: the activations have zero range \(0.0 to 0.0\)"):
+        activation_params(np.zeros(100), CalibrationOptions(), "layer3.conv")
+    with pytest.raises(QuantuneError, match=r"fc: the FP32 activations hold NaN or Inf"):
+        activation_params(np.array([1.0, np.inf]), CalibrationOptions(), "fc")
+    with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of minmax, percentile"):
+        CalibrationOptions("kl")
