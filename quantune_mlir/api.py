@@ -7,15 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .build_dir import IMPORT_MLIR, LAYER_TABLE, REPORT, BuildDir, vmfb_name
+from .build_dir import (IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE, REPORT, BuildDir, instrumented_vmfb_name,
+                        vmfb_name)
 from .compile import compile_file, get_target
+from .compile.targets import CHANNELS_LAST_FLAG
 from .data import FASHION_MNIST_PREPROCESS, Preprocess
 from .data.resolve import load_data
 from .errors import QuantuneError
 from .evaluation import Evaluation, Predictor, evaluate, module_predictor, torch_predictor
 from .importers import ImportedModel, import_onnx, import_torch
 from .layers import LayerTable
-from .mlir import ir, write_module
+from .mlir import ir, parse_module, write_module
+from .rewrite import run_passes
+from .rewrite.expose_layer_outputs import ExposeLayerOutputs
 from .runtime import CompiledModule, RuntimeOptions
 from .tensor_spec import TensorSpec
 from .zoo import IMAGENET_PREPROCESS, ZooModel, load_weights, parse_zoo_id
@@ -99,6 +103,35 @@ def compile_model(source: Path | str, target: str = "x86_64", *, output: Path | 
         mlir, out_dir = source, source.parent
     output = Path(output) if output else out_dir / vmfb_name(target)
     return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+
+
+def instrument(build_dir: Path | str, target: str = "x86_64") -> Path:
+    """The FP32 build that also returns every layer's output (10_instrumented.mlirbc, 11_instrumented_<target>.vmfb):
+    one run of it gives all the activations the analysis needs."""
+    build = BuildDir(build_dir)
+    source = build / IMPORT_MLIR
+    if not source.is_file():
+        raise QuantuneError(f"{build.path} holds no {IMPORT_MLIR}; run `quantune import ... -o {build.path}` first")
+    module = parse_module(source.read_bytes(), ir.Context())
+    run_passes(module, [ExposeLayerOutputs()], failure_dir=build.path)
+    with build.atomic(INSTRUMENTED_MLIR) as path:
+        write_module(module, path, bytecode=True)
+    # IREE 3.13 fails to compile some returned NCHW conv results under channels-last + data tiling ("large
+    # vector sizes" in the fused unpack-transpose): the one analysis run can do without the conversion.
+    analysis_target = get_target(target).without(CHANNELS_LAST_FLAG, build.path, "IREE 3.13 codegen limit")
+    return compile_file(build / INSTRUMENTED_MLIR, analysis_target, build / instrumented_vmfb_name(target),
+                        failure_dir=build.path)
+
+
+def layer_outputs(module: CompiledModule, table: LayerTable, inputs: tuple[np.ndarray, ...]
+                  ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Run an instrumented module: (the model's outputs, layer id -> that layer's output)."""
+    outputs = module(*inputs)
+    model_outputs = len(outputs) - len(table)
+    if model_outputs < 1:
+        raise QuantuneError(f"{module.path.name} returns {len(outputs)} results for {len(table)} layers: it is not "
+                            "an instrumented build of this model (see `quantune_mlir.instrument`)")
+    return outputs[:model_outputs], dict(zip(table.ids, outputs[model_outputs:]))
 
 
 def load_module(vmfb: Path | str, threads: int = 1) -> CompiledModule:

@@ -8,11 +8,16 @@ from typing import Iterator
 
 IMPORT_MLIR = "00_import.mlirbc"
 LAYER_TABLE = "01_layers.json"
+INSTRUMENTED_MLIR = "10_instrumented.mlirbc"
 REPORT = "60_report.json"
 
 
 def vmfb_name(target: str) -> str:
     return f"50_{target}.vmfb"
+
+
+def instrumented_vmfb_name(target: str) -> str:
+    return f"11_instrumented_{target}.vmfb"
 
 
 class BuildDir:

@@ -21,9 +21,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from quantune_mlir.compile.targets import CHANNELS_LAST_FLAG  # noqa: E402
+
 # The x86_64 flag file minus the flags quantune adds for FP32 speed is what iree-compile does by default.
-TUNING_FLAGS = ("--iree-preprocessing-pass-pipeline=builtin.module(util.func("
-                "iree-preprocessing-convert-conv-to-channels-last))", "--iree-dispatch-creation-data-tiling")
+TUNING_FLAGS = (CHANNELS_LAST_FLAG, "--iree-dispatch-creation-data-tiling")
 IREE_VARIANTS = {
     "iree-default-flags": (),
     "iree-im2col-dt": ("--iree-global-opt-use-im2col-for-convs", "--iree-dispatch-creation-data-tiling"),

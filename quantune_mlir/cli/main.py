@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             inputs = _load_inputs(args.input) or api.random_inputs(module.input_specs, args.seed)
             outputs = module(*inputs)
             for i, out in enumerate(outputs):
-                print(f"output {i}: shape {out.shape} {out.dtype}, top-1 {int(out.reshape(out.shape[0], -1)[0].argmax())}"
-                      if out.ndim == 2 else f"output {i}: shape {out.shape} {out.dtype}")
+                top1 = f", top-1 class {int(out[0].argmax())}" if out.ndim == 2 else ""
+                print(f"output {i}: shape {out.shape} {out.dtype}{top1}")
             if args.output:
                 np.save(args.output, outputs[0])
             if args.benchmark:

@@ -8,6 +8,8 @@ from pathlib import Path
 from ..errors import QuantuneError
 
 PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
+CHANNELS_LAST_FLAG = ("--iree-preprocessing-pass-pipeline=builtin.module(util.func("
+                      "iree-preprocessing-convert-conv-to-channels-last))")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,16 @@ class Target:
             raise QuantuneError(f"flag file {self.flag_file} is missing: quantune reads pipelines/ from its "
                                 "checkout, install it with `pip install -e .`")
         return [line.strip() for line in self.flag_file.read_text().splitlines() if line.strip()]
+
+    def without(self, flag: str, folder: Path, why: str) -> "Target":
+        """This target minus one flag, as a flag file of its own in folder (so reproducers still work)."""
+        flags = self.flags()
+        if flag not in flags:
+            return self
+        name = f"{self.name}-without-{flag.split('=')[0].lstrip('-').split('-')[-1]}"
+        path = Path(folder) / f"{name}.flags"
+        path.write_text("\n".join(f for f in flags if f != flag) + "\n")
+        return Target(name, f"{self.description}, without {flag}: {why}", self.arch, path)
 
     @property
     def runs_on_host(self) -> bool:

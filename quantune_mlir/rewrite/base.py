@@ -129,7 +129,8 @@ def run_passes(module: ir.Module, passes: list[Pass | UpstreamPass], *, failure_
         before = module.operation.get_asm(large_elements_limit=None, enable_debug_info=True) if failure_dir else None
         try:
             log.debug("running %s", p.spelling())
-            p.run(module)
+            with module.context:
+                p.run(module)
         except QuantuneError as e:
             if failure_dir is None:
                 raise
