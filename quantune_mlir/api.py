@@ -150,6 +150,10 @@ def relative_l2(actual: np.ndarray, expected: np.ndarray) -> float:
     return diff / denom if denom else diff
 
 
+def _is_small_zoo_id(source) -> bool:
+    return isinstance(source, str) and source.endswith("-small") and not source.endswith(".onnx")
+
+
 def reference_outputs(source, inputs: tuple[np.ndarray, ...], weights: Path | str | None = None
                       ) -> list[np.ndarray] | None:
     """What the framework computes for inputs: PyTorch eager for modules and zoo ids, onnxruntime for ONNX
@@ -171,8 +175,10 @@ def reference_outputs(source, inputs: tuple[np.ndarray, ...], weights: Path | st
 
 
 def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, threads: int = 1,
-          iterations: int = 20, extra_flags: tuple[str, ...] = (), weights: Path | str | None = None) -> dict:
-    """Import, compile and, where the target runs here, check against the framework and time it.
+          iterations: int = 20, extra_flags: tuple[str, ...] = (), weights: Path | str | None = None,
+          eval_images: int = 1000) -> dict:
+    """Import, compile and, where the target runs here, check against the framework and time it; for the
+    small zoo models also measure Fashion-MNIST top-1 on eval_images test images against PyTorch.
     Writes every artifact and 60_report.json into build_dir; returns the report."""
     build = BuildDir(build_dir)
     imported = import_model(source, build_dir=build.path, weights=weights)
@@ -190,6 +196,13 @@ def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, th
         timing = module.benchmark(*inputs, iterations=iterations)
         report["latency"] = {"median_ms": timing.median_ms, "min_ms": timing.min_ms, "driver": timing.driver,
                              "threads": timing.threads, "iterations": timing.iterations}
+        if _is_small_zoo_id(source) and eval_images:
+            data = load_data("fashion-mnist", parse_zoo_id(source).preprocess, limit=eval_images)
+            result = evaluate(module_predictor(module, vmfb.name), data,
+                              compare=predictor(source, weights=weights))
+            report["accuracy"] = {"data": result.data, "images": result.images, "top1": result.top1,
+                                  "top1_agreement_with_framework": result.agreement_top1,
+                                  "output_sqnr_db": result.output_sqnr_db}
     else:
         report["note"] = f"{target} code does not run on this machine: compiled only"
     with build.atomic(REPORT) as path:

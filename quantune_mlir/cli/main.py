@@ -85,6 +85,10 @@ def _summary(report: dict, build_dir: Path) -> str:
              f"{report['layers']} quantizable layers, input {', '.join(report['inputs'])}"]
     if "relative_l2_vs_framework" in report:
         lines.append(f"relative L2 error against the framework: {report['relative_l2_vs_framework']:.2e}")
+    if "accuracy" in report:
+        a = report["accuracy"]
+        lines.append(f"{a['data']}: top-1 {a['top1']:.2f} %, same class as the framework on "
+                     f"{a['top1_agreement_with_framework']:.2f} %, output SQNR {a['output_sqnr_db']:.1f} dB")
     if "latency" in report:
         t = report["latency"]
         lines.append(f"latency: median {t['median_ms']:.2f} ms over {t['iterations']} runs, driver {t['driver']}, "

@@ -32,7 +32,7 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """small_input: stride-1 stem and stride-1 first 24-channel stage (28 -> 14 -> 7 -> 4)."""
+    """small_input: stride-1 stem, for 28x28 images (28 -> 14 -> 7 -> 4 -> 2 through the strided stages)."""
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0,
                  small_input: bool = False, dropout: float = 0.2):
@@ -42,8 +42,6 @@ class MobileNetV2(nn.Module):
         features: list[nn.Module] = [Conv2dNormActivation(in_channels, input_channel,
                                                           stride=1 if small_input else 2)]
         for t, c, n, s in _SETTINGS:
-            if small_input and c == 24:
-                s = 1
             output_channel = make_divisible(c * width)
             for i in range(n):
                 features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))

@@ -57,7 +57,7 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """small_input: 3x3 stride-1 stem without max pooling, for 28x28 images."""
+    """small_input: 3x3 stride-1 stem, then the max pool: 28x28 images reach layer1 at 14x14."""
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int = 1000,
                  in_channels: int = 3, width: float = 1.0, small_input: bool = False):
@@ -69,7 +69,7 @@ class ResNet(nn.Module):
             self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.Identity() if small_input else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, scaled(64, width), layers[0])
         self.layer2 = self._make_layer(block, scaled(128, width), layers[1], stride=2)
         self.layer3 = self._make_layer(block, scaled(256, width), layers[2], stride=2)

@@ -33,6 +33,9 @@ def test_build_reports_error_against_pytorch(tmp_path):
     assert report["latency"]["driver"] == "local-sync" and report["latency"]["threads"] == 1
     assert f"relative L2 error against the framework: {report['relative_l2_vs_framework']:.2e}" in result.stdout
     assert "50_x86_64.vmfb" in result.stdout
+    accuracy = report["accuracy"]  # small zoo models are also measured on Fashion-MNIST
+    assert accuracy["images"] == 1000 and accuracy["top1_agreement_with_framework"] >= 99.0
+    assert "fashion-mnist-test[1000]: top-1" in result.stdout
 
 
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):

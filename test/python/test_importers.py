@@ -22,8 +22,8 @@ def test_resnet18_layer_table(tmp_path):
     assert "layer2.0.downsample.0" in table.ids and table.ids[-1] == "fc"
     conv = table["layer2.0.conv1"]
     assert (conv.kind, conv.mlir_op) == ("conv", "linalg.conv_2d_nchw_fchw")
-    assert conv.weight_shape == (64, 32, 3, 3) and conv.input_shape == (1, 32, 28, 28)
-    assert conv.output_shape == (1, 64, 14, 14)
+    assert conv.weight_shape == (64, 32, 3, 3) and conv.input_shape == (1, 32, 14, 14)
+    assert conv.output_shape == (1, 64, 7, 7)
     assert conv.params == 64 * 32 * 9 + 64  # batch norm folded into a bias
     fc = table["fc"]
     assert (fc.kind, fc.mlir_op, fc.weight_shape) == ("linear", "linalg.matmul", (10, 256))
