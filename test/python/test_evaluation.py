@@ -46,3 +46,9 @@ def test_eval_cli(tmp_path):
     bad = subprocess.run(["quantune", "eval", "mobilenet_v2-small", "--data", tmp_path / "wrong.npz"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "inputs of shape (1, 32, 32) do not fit the model's input (1, 28, 28)" in bad.stderr
+
+
+def test_onnx_models_are_evaluated_after_compiling():
+    from quantune_mlir import QuantuneError
+    with pytest.raises(QuantuneError, match=r"m\.onnx: evaluate ONNX models after compiling them"):
+        api.predictor("m.onnx")

@@ -31,3 +31,15 @@ def test_every_layer_output_matches_pytorch(tmp_path):
     for layer_id, activation in layers.items():
         assert activation.shape == expected[layer_id].shape, layer_id
         assert api.relative_l2(activation, expected[layer_id]) < 1e-5, layer_id
+
+
+def test_missing_entry_function_is_named():
+    import pytest
+
+    from quantune_mlir import QuantuneError
+    from quantune_mlir.mlir import ir
+    from quantune_mlir.rewrite import run_passes
+    from quantune_mlir.rewrite.expose_layer_outputs import ExposeLayerOutputs
+    module = ir.Module.parse("func.func @other() { return }", ir.Context())
+    with pytest.raises(QuantuneError, match=r"the module has no function @main"):
+        run_passes(module, [ExposeLayerOutputs()])
