@@ -20,7 +20,7 @@ from .layers import LayerTable
 from .mlir import ir, parse_module, write_module
 from .rewrite import run_passes
 from .rewrite.expose_layer_outputs import ExposeLayerOutputs
-from .runtime import CompiledModule, RuntimeOptions
+from .runtime import CompiledModule, QemuModule, RuntimeOptions
 from .tensor_spec import TensorSpec
 from .zoo import IMAGENET_PREPROCESS, ZooModel, load_weights, parse_zoo_id
 
@@ -134,7 +134,13 @@ def layer_outputs(module: CompiledModule, table: LayerTable, inputs: tuple[np.nd
     return outputs[:model_outputs], dict(zip(table.ids, outputs[model_outputs:]))
 
 
-def load_module(vmfb: Path | str, threads: int = 1) -> CompiledModule:
+def load_module(vmfb: Path | str, threads: int = 1, target: str | None = None) -> CompiledModule | QemuModule:
+    """target: the one vmfb was compiled for, default this machine. An aarch64 module on another machine runs
+    under qemu-aarch64: outputs only, on one thread, never timed."""
+    if target is not None and get_target(target).runs_under_qemu:
+        if threads != 1:
+            raise QuantuneError(f"{Path(vmfb).name} runs under qemu-aarch64 on one thread, not {threads}")
+        return QemuModule(vmfb)
     return CompiledModule(Path(vmfb), RuntimeOptions.for_threads(threads))
 
 
@@ -205,6 +211,8 @@ def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, th
                                   "output_sqnr_db": result.output_sqnr_db}
     else:
         report["note"] = f"{target} code does not run on this machine: compiled only"
+        if get_target(target).runs_under_qemu:
+            report["note"] += f" (`quantune run {vmfb} --target {target}` runs it under qemu-aarch64)"
     with build.atomic(REPORT) as path:
         path.write_text(json.dumps(report, indent=1))
     return report

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a .vmfb on .npy inputs (or seeded random ones), optionally timed")
     p.add_argument("vmfb", type=Path)
+    p.add_argument("--target", choices=list(TARGETS), help="the target vmfb was compiled for (default: this "
+                   "machine); aarch64 ones run here under qemu-aarch64, untimed")
     p.add_argument("--input", type=Path, action="append", default=[], help=".npy file, once per input")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
     p.add_argument("--threads", type=int, default=1, help="1: local-sync driver; more: local-task")
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "compile":
             print(api.compile_model(args.source, args.target, output=args.output, extra_flags=extra_flags))
         elif args.command == "run":
-            module = api.load_module(args.vmfb, args.threads)
+            module = api.load_module(args.vmfb, args.threads, args.target)
             inputs = _load_inputs(args.input) or api.random_inputs(module.input_specs, args.seed)
             outputs = module(*inputs)
             for i, out in enumerate(outputs):

@@ -43,6 +43,11 @@ class Target:
     def runs_on_host(self) -> bool:
         return self.arch in ("any", platform.machine())
 
+    @property
+    def runs_under_qemu(self) -> bool:
+        """Whether this machine runs the target's code only under qemu-aarch64 (quantune_mlir.runtime.qemu)."""
+        return self.arch == "aarch64" and not self.runs_on_host
+
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("x86_64", "this machine's x86-64 CPU (-march=host), im2col + data-tiled matmuls", "x86_64"),

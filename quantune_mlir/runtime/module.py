@@ -60,11 +60,54 @@ class Timing:
                 f"{'s' if self.threads > 1 else ''}")
 
 
-def _parse_inputs(declaration: str) -> list[TensorSpec]:
-    """The inputs of `sync func @main(%input0: tensor<1x3x224x224xf32>) -> (...)`."""
-    args = declaration.split("->", 1)[0]
+def _parse_tensors(text: str) -> list[TensorSpec]:
     return [TensorSpec(tuple(int(d) for d in dims.split("x") if d), _IREE_DTYPES.get(dtype, dtype))
-            for dims, dtype in _TENSOR.findall(args)]
+            for dims, dtype in _TENSOR.findall(text)]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a module's function takes and returns. Read from the module's ABI declaration, which any host can
+    read whatever CPU the code was compiled for."""
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    @classmethod
+    def parse(cls, declaration: str) -> "Signature":
+        """`sync func @main(%input0: tensor<1x3x224x224xf32>) -> (%output0: tensor<1x1000xf32>)`"""
+        args, _, results = declaration.partition("->")
+        return cls(_parse_tensors(args), _parse_tensors(results))
+
+    def check(self, inputs: tuple[np.ndarray, ...], module_name: str) -> None:
+        if len(inputs) != len(self.inputs):
+            raise QuantuneError(f"{module_name} takes {len(self.inputs)} inputs, got {len(inputs)}")
+        for i, (array, spec) in enumerate(zip(inputs, self.inputs)):
+            if tuple(array.shape) != spec.shape:
+                raise QuantuneError(f"input {i} has shape {tuple(array.shape)}, {module_name} expects "
+                                    f"{spec.shape} ({spec.describe()})")
+            if array.dtype != np.dtype(spec.dtype):
+                raise QuantuneError(f"input {i} has dtype {array.dtype}, {module_name} expects {spec.dtype}")
+
+
+def _open(instance, path: Path, function: str):
+    """The VM module at path and its function's signature, or an error naming what is wrong with the file."""
+    import iree.runtime as rt
+    if not path.is_file():
+        raise QuantuneError(f"{path}: no such module")
+    try:
+        vm_module = rt.VmModule.mmap(instance, str(path))
+    except Exception as e:
+        raise QuantuneError(f"{path}: not an IREE module ({str(e).splitlines()[0]}); compile it with "
+                            "`quantune compile`") from None
+    if function not in vm_module.function_names:
+        raise QuantuneError(f"{path} has no function '{function}' (it has {vm_module.function_names})")
+    declaration = vm_module.lookup_function(function).reflection.get("iree.abi.declaration", "")
+    return vm_module, Signature.parse(declaration)
+
+
+def read_signature(path: Path | str, function: str = "main") -> Signature:
+    import iree.runtime as rt
+    return _open(rt.VmInstance(), Path(path), function)[1]
 
 
 def _configure_workers(threads: int) -> None:
@@ -84,39 +127,24 @@ class CompiledModule:
     def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions(), function: str = "main"):
         import iree.runtime as rt
         path = Path(path)
-        if not path.is_file():
-            raise QuantuneError(f"{path}: no such module")
         self.path, self.options = path, options
         if options.driver == "local-task":
             _configure_workers(options.threads)
         self._instance = rt.VmInstance()
-        try:
-            vm_module = rt.VmModule.mmap(self._instance, str(path))
-        except Exception as e:
-            raise QuantuneError(f"{path}: not an IREE module ({str(e).splitlines()[0]}); compile it with "
-                                "`quantune compile`") from None
-        if function not in vm_module.function_names:
-            raise QuantuneError(f"{path} has no function '{function}' (it has {vm_module.function_names})")
-        declaration = vm_module.lookup_function(function).reflection.get("iree.abi.declaration", "")
-        self.input_specs = _parse_inputs(declaration)
+        vm_module, self.signature = _open(self._instance, path, function)
+        self.input_specs = self.signature.inputs
         self._config = rt.Config(options.driver)
         self._context = rt.SystemContext(config=self._config)
         try:
             self._context.add_vm_module(vm_module)
         except Exception as e:
             raise QuantuneError(f"{path} cannot run on this machine ({str(e).splitlines()[0]}); was it compiled "
-                                "for another target?") from None
+                                "for another target? (aarch64 modules run on x86 under qemu: `quantune run "
+                                f"{path} --target aarch64`)") from None
         self._function = getattr(self._context.modules.module, function)
 
     def check_inputs(self, inputs: tuple[np.ndarray, ...]) -> None:
-        if len(inputs) != len(self.input_specs):
-            raise QuantuneError(f"{self.path.name} takes {len(self.input_specs)} inputs, got {len(inputs)}")
-        for i, (array, spec) in enumerate(zip(inputs, self.input_specs)):
-            if tuple(array.shape) != spec.shape:
-                raise QuantuneError(f"input {i} has shape {tuple(array.shape)}, {self.path.name} expects "
-                                    f"{spec.shape} ({spec.describe()})")
-            if array.dtype != np.dtype(spec.dtype):
-                raise QuantuneError(f"input {i} has dtype {array.dtype}, {self.path.name} expects {spec.dtype}")
+        self.signature.check(inputs, self.path.name)
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         self.check_inputs(inputs)
