@@ -13,9 +13,12 @@ from types import ModuleType
 from iree.compiler import ir, passmanager  # noqa: F401  (re-exported)
 
 LAYER_ATTR = "quantune.layer"
+POINT_ATTR = "quantune.point"  # on quant.qcast: the plan entry (`<layer>.input|output`) of the tensor
 
-# A NameLoc prints as `"name"(child)` or `"name"`; a file location as `"file":line:col`.
-_NAME_IN_LOC = re.compile(r'"((?:[^"\\]|\\.)*)"(?!:)')
+# A NameLoc prints as `"name"(child)` or `"name"`; a file location as `"file":line:col`. Every string literal is
+# matched whole, so that in `callsite("f.mlir":3:1 at "f.mlir":1:1)` the text between two literals is not taken
+# for a name.
+_STRING_IN_LOC = re.compile(r'"((?:[^"\\]|\\.)*)"(:?)')
 
 
 def layer_names_in_location(location: ir.Location) -> list[str]:
@@ -24,7 +27,7 @@ def layer_names_in_location(location: ir.Location) -> list[str]:
 
 
 def layer_names_in_location_text(location: str) -> list[str]:
-    return [m.group(1) for m in _NAME_IN_LOC.finditer(location)]
+    return [m.group(1) for m in _STRING_IN_LOC.finditer(location) if not m.group(2)]
 
 
 def torch_mlir_modules() -> tuple[ModuleType, ModuleType, ModuleType]:

@@ -6,6 +6,7 @@ negated range fits), per output channel or per tensor.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,9 +86,28 @@ def dequantize_weight(q: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 
 def fixed_point_multiplier(real_multiplier: np.ndarray, shift: int = 30) -> np.ndarray:
-    """round(m * 2^shift) as int64: the requantize epilogue computes (acc * M + 2^(shift-1)) >> shift."""
+    """round(m * 2^shift) as int64: the requantize epilogue computes acc * M >> shift, rounding half to even."""
     m = np.asarray(real_multiplier, np.float64)
-    if (m <= 0).any() or (m >= 2 ** (62 - shift - 31)).any():
-        raise QuantuneError(f"requantize multipliers must lie in (0, {2 ** (62 - shift - 31)}); got "
-                            f"{float(m.min()):.3g}..{float(m.max()):.3g}")
+    if (m <= 0).any() or not np.isfinite(m).all():
+        raise QuantuneError(f"requantize multipliers must lie in (0, inf); got {float(m.min()):.3g}..{float(m.max()):.3g}")
     return np.rint(m * (1 << shift)).astype(np.int64)
+
+
+def requantize_shift(acc_bound: float, max_multiplier: float) -> int:
+    """The largest shift (at most 31) for which |acc| <= acc_bound times round(M * 2^shift), plus a residual
+    term of the same size, stays inside int64."""
+    headroom = 61 - math.ceil(math.log2(acc_bound + 1)) - max(0, math.ceil(math.log2(max_multiplier)))
+    if headroom < 16:
+        raise QuantuneError(f"requantize multiplier {max_multiplier:.3g} with accumulators up to {acc_bound:.3g} "
+                            "leaves under 16 fraction bits in int64: the output scale is far too small for "
+                            "this layer; recalibrate it or keep the layer fp32")
+    return min(31, headroom)
+
+
+def requantize_reference(acc: np.ndarray, multiplier: np.ndarray, shift: int) -> np.ndarray:
+    """(acc * multiplier) >> shift with round half to even, in exact integers: what the epilogue computes."""
+    product = acc.astype(np.int64) * multiplier
+    floor = product >> shift
+    remainder = product - (floor << shift)
+    half = np.int64(1) << (shift - 1)
+    return floor + ((remainder > half) | ((remainder == half) & (floor & 1 == 1)))

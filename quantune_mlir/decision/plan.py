@@ -17,6 +17,7 @@ import difflib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import QuantuneError
 from ..layers import LayerTable
@@ -75,8 +76,8 @@ class PrecisionPlan:
                            "layers": {k: v.to_json() for k, v in self.layers.items()}}, indent=1)
 
     @classmethod
-    def from_json(cls, text: str, table: LayerTable, source: str = "plan") -> "PrecisionPlan":
-        """Parse and check against the model's layer table: every id must exist; unlisted layers get default."""
+    def from_json(cls, text: str, layer_ids: Sequence[str], source: str = "plan") -> "PrecisionPlan":
+        """Parse and check against the model's layer ids: every id must exist; unlisted layers get default."""
         try:
             data = json.loads(text)
         except ValueError as e:
@@ -86,27 +87,28 @@ class PrecisionPlan:
         entries = data.get("layers", {})
         if not isinstance(entries, dict):
             raise QuantuneError(f"{source}: \"layers\" must map layer ids to a precision or an object")
-        unknown = [k for k in entries if k not in table.ids]
+        unknown = [k for k in entries if k not in layer_ids]
+        model = data.get("model", "the model")
         if unknown:
-            hint = difflib.get_close_matches(unknown[0], table.ids, n=1)
-            raise QuantuneError(f"{source}: layer '{unknown[0]}' is not in {table.model}"
+            hint = difflib.get_close_matches(unknown[0], layer_ids, n=1)
+            raise QuantuneError(f"{source}: layer '{unknown[0]}' is not in {model}"
                                 f"{f' (did you mean {hint[0]}?)' if hint else ''}; "
-                                f"`quantune layers BUILD_DIR` lists its {len(table)} layers")
+                                f"`quantune layers BUILD_DIR` lists its {len(layer_ids)} layers")
         default = data.get("default", "int8")
         layers = {}
-        for layer_id in table.ids:
+        for layer_id in layer_ids:
             try:
                 layers[layer_id] = _layer_from_json(entries.get(layer_id, default))
             except QuantuneError as e:
                 raise QuantuneError(f"{source}: layer '{layer_id}': {e}") from None
-        return cls(data.get("model", table.model), layers)
+        return cls(data.get("model", ""), layers)
 
     @classmethod
-    def load(cls, path: Path, table: LayerTable) -> "PrecisionPlan":
+    def load(cls, path: Path, layer_ids: Sequence[str]) -> "PrecisionPlan":
         path = Path(path)
         if not path.is_file():
             raise QuantuneError(f"{path}: no such plan file")
-        return cls.from_json(path.read_text(), table, str(path))
+        return cls.from_json(path.read_text(), layer_ids, str(path))
 
 
 def _layer_from_json(entry) -> LayerPlan:

@@ -45,12 +45,17 @@ class ExposeLayerOutputs(Pass):
                 outputs.append(layer_output(op, ir.StringAttr(op.attributes[LAYER_ATTR]).value))
         if not outputs:
             raise PassFailure(f"@{self.function} has no tagged layers to expose; run quantune-tag-layers first")
-        block = func.regions[0].blocks[0]
-        old_return = block.operations[len(block.operations) - 1]
-        operands = [*old_return.operands, *outputs]
-        with ir.InsertionPoint(old_return), old_return.location:
-            ir.Operation.create("func.return", operands=operands)
-        old_return.erase()
-        signature = ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value)
-        func.attributes["function_type"] = ir.TypeAttr.get(
-            ir.FunctionType.get(signature.inputs, [v.type for v in operands]))
+        append_results(func, outputs)
+
+
+def append_results(function: ir.Operation, values: list[ir.Value]) -> None:
+    """Return values from function after its own results."""
+    block = function.regions[0].blocks[0]
+    old_return = block.operations[len(block.operations) - 1]
+    operands = [*old_return.operands, *values]
+    with ir.InsertionPoint(old_return), old_return.location:
+        ir.Operation.create("func.return", operands=operands)
+    old_return.erase()
+    signature = ir.FunctionType(ir.TypeAttr(function.attributes["function_type"]).value)
+    function.attributes["function_type"] = ir.TypeAttr.get(
+        ir.FunctionType.get(signature.inputs, [v.type for v in operands]))

@@ -22,7 +22,7 @@ def test_ready_made_plans():
 
 def test_shorthand_with_default():
     plan = PrecisionPlan.from_json(json.dumps({"schema_version": 1, "default": "int8",
-                                               "layers": {"conv1": "fp32", "fc": "fp32"}}), TABLE)
+                                               "layers": {"conv1": "fp32", "fc": "fp32"}}), TABLE.ids)
     assert plan.int8_layers() == ("layer1.0.conv1",)
     assert not plan.layers["layer1.0.conv1"].calibrated and plan.layers["fc"].calibrated
 
@@ -31,26 +31,26 @@ def test_round_trip_with_parameters():
     params = AffineParams(0.05, -3)
     plan = PrecisionPlan.uniform(TABLE, "fp32")
     plan = PrecisionPlan(plan.model, {**plan.layers, "fc": LayerPlan("int8", (0.01,) * 10, params, params)})
-    again = PrecisionPlan.from_json(plan.to_json(), TABLE)
+    again = PrecisionPlan.from_json(plan.to_json(), TABLE.ids)
     assert again == plan and again.layers["fc"].calibrated
 
 
 def test_unknown_layer_is_named_with_a_suggestion():
-    with pytest.raises(QuantuneError, match=r"plan: layer 'layer1.0.conv' is not in net \(did you mean "
+    with pytest.raises(QuantuneError, match=r"plan: layer 'layer1.0.conv' is not in the model \(did you mean "
                                             r"layer1.0.conv1\?\); `quantune layers BUILD_DIR` lists its 3 layers"):
-        PrecisionPlan.from_json(json.dumps({"schema_version": 1, "layers": {"layer1.0.conv": "fp32"}}), TABLE)
+        PrecisionPlan.from_json(json.dumps({"schema_version": 1, "layers": {"layer1.0.conv": "fp32"}}), TABLE.ids)
 
 
 def test_bad_precisions_and_parameters():
     with pytest.raises(QuantuneError, match=r"layer 'fc': unknown precision 'int4': choose one of int8, fp32"):
-        PrecisionPlan.from_json(json.dumps({"schema_version": 1, "layers": {"fc": "int4"}}), TABLE)
+        PrecisionPlan.from_json(json.dumps({"schema_version": 1, "layers": {"fc": "int4"}}), TABLE.ids)
     with pytest.raises(QuantuneError, match=r"layer 'fc': malformed quantization parameters"):
         PrecisionPlan.from_json(json.dumps({"schema_version": 1, "layers": {
-            "fc": {"precision": "int8", "input": {"scale": 0.1}}}}), TABLE)
+            "fc": {"precision": "int8", "input": {"scale": 0.1}}}}), TABLE.ids)
     with pytest.raises(QuantuneError, match=r"layer 'conv1': zero point 999 lies outside int8"):
         PrecisionPlan.from_json(json.dumps({"schema_version": 1, "layers": {
-            "conv1": {"precision": "int8", "output": {"scale": 0.1, "zero_point": 999}}}}), TABLE)
+            "conv1": {"precision": "int8", "output": {"scale": 0.1, "zero_point": 999}}}}), TABLE.ids)
     with pytest.raises(QuantuneError, match=r'expected a quantune plan with "schema_version": 1'):
-        PrecisionPlan.from_json("{}", TABLE)
+        PrecisionPlan.from_json("{}", TABLE.ids)
     with pytest.raises(QuantuneError, match=r"plan.json: no such plan file"):
-        PrecisionPlan.load("plan.json", TABLE)
+        PrecisionPlan.load("plan.json", TABLE.ids)

@@ -1,0 +1,148 @@
+"""Which tensors of a model become int8 under a plan: the quantization points.
+
+An int8 layer reads one int8 tensor (its activation before padding) and, when its consumers want int8, writes
+one: the end of its epilogue chain, which folds the ops that follow the contraction into its requantization:
+an optional residual add (whose other operand must itself be an int8 tensor), then any number of clamps
+(ReLU, ReLU6, Clip). Consecutive int8 layers share the tensor between them, so nothing is dequantized and
+requantized there: the producer's epilogue writes the consumer's input directly.
+
+Points are named after the plan entries that hold their parameters: `<layer>.input` and `<layer>.output`.
+One tensor can carry both names (the output of one layer is the input of the next); the producer's output
+parameters then rule.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+from ..errors import QuantuneError
+from ..mlir import ir
+from .graph import Constants, Layer, clamp_bounds, layer_of, match_layer, residual_add, users
+from .tag_layers import contraction_ops
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Chain:
+    layer: Layer
+    residual: ir.Value | None  # added before the clamp
+    clamp: tuple[float, float]  # (-inf, inf) when there is none
+    ops: tuple[ir.Operation, ...]  # the elementwise ops the epilogue takes over
+    end: ir.Value
+
+
+@dataclass
+class QuantPoint:
+    value: ir.Value
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def params_name(self) -> str:
+        """The plan entry whose parameters the tensor takes: a producer's output before a consumer's input."""
+        outputs = [n for n in self.names if n.endswith(".output")]
+        return (outputs or self.names)[0]
+
+
+@dataclass(frozen=True)
+class Int8Region:
+    chains: dict[str, Chain]  # int8 layer id -> its chain (cut after the contraction when its end stays fp32)
+    points: tuple[QuantPoint, ...]  # in program order of first use
+
+    def point_of(self, value: ir.Value) -> QuantPoint | None:
+        return next((p for p in self.points if p.value == value), None)
+
+
+def layers_by_id(module: ir.Module, constants: Constants) -> dict[str, Layer | str]:
+    """Every tagged contraction, matched as a Layer or with the reason it cannot be int8."""
+    found: dict[str, Layer | str] = {}
+    for op in contraction_ops(module):
+        layer = match_layer(op, constants)
+        key = layer.id if isinstance(layer, Layer) else layer_of(op)
+        if key is not None:
+            found[key] = layer
+    return found
+
+
+def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], constants: Constants, *,
+                strict: bool = False) -> Int8Region:
+    """The chains and points of the layers planned int8. A layer that cannot run int8 stays fp32 with a
+    warning naming it and why, or, in strict mode, is an error."""
+    layers = layers_by_id(module, constants)
+    chains: dict[str, Chain] = {}
+    for layer_id in layers:
+        if layer_id not in int8_layers:
+            continue
+        layer = layers[layer_id]
+        if isinstance(layer, str):
+            message = f"layer '{layer_id}' cannot run int8: {layer}"
+            if strict:
+                raise QuantuneError(message + " (drop --strict to keep it fp32 instead)")
+            log.warning("%s; it stays fp32", message)
+            continue
+        chains[layer_id] = _full_chain(layer, constants)
+    # Both branches of a residual block can reach the same add; the later layer (the block's main path, which
+    # the importers emit after the shortcut) takes it, and the other branch becomes its int8 residual operand.
+    for layer_id, chain in list(chains.items()):
+        if chain.residual is not None and any(
+                other is not chain and other.ops and other.ops[0] == chain.ops[0]
+                and chain.layer.op.is_before_in_block(other.layer.op) for other in chains.values()):
+            chains[layer_id] = _cut(chain)
+
+    inputs = {c.layer.activation for c in chains.values()}
+    ends = {c.end for c in chains.values()}
+    # A residual operand must be int8 already: an int8 layer's input or the int8 end of another chain.
+    int8_tensors = inputs | {e for e in ends if e in inputs or _is_residual_of(e, chains)}
+    for layer_id, chain in list(chains.items()):
+        if chain.residual is not None and chain.residual not in int8_tensors:
+            chains[layer_id] = _cut(chain)
+    ends = {c.end for c in chains.values()}
+    int8_tensors = inputs | {e for e in ends if e in inputs or _is_residual_of(e, chains)}
+    for layer_id, chain in list(chains.items()):
+        if chain.end not in int8_tensors:
+            chains[layer_id] = _cut(chain)
+
+    points: list[QuantPoint] = []
+
+    def name(value: ir.Value, point_name: str) -> None:
+        point = next((p for p in points if p.value == value), None)
+        if point is None:
+            point = QuantPoint(value)
+            points.append(point)
+        if point_name not in point.names:
+            point.names.append(point_name)
+
+    for layer_id, chain in chains.items():
+        name(chain.layer.activation, f"{layer_id}.input")
+        if chain.end in int8_tensors:
+            name(chain.end, f"{layer_id}.output")
+    for point in points:
+        point.names.sort(key=lambda n: not n.endswith(".output"))
+    return Int8Region(chains, tuple(points))
+
+
+def _is_residual_of(value: ir.Value, chains: dict[str, Chain]) -> bool:
+    return any(c.residual is not None and c.residual == value for c in chains.values())
+
+
+def _full_chain(layer: Layer, constants: Constants) -> Chain:
+    value, residual, clamp, ops = layer.result, None, (-math.inf, math.inf), []
+    while len(followers := users(value)) == 1:
+        op = followers[0]
+        bounds = clamp_bounds(op, value, constants)
+        other = residual_add(op, value) if bounds is None and residual is None and not ops else None
+        if bounds is not None:
+            clamp = (max(clamp[0], bounds[0]), min(clamp[1], bounds[1]))
+        elif other is not None:
+            residual = other
+        else:
+            break
+        ops.append(op)
+        value = op.results[0]
+    return Chain(layer, residual, clamp, tuple(ops), value)
+
+
+def _cut(chain: Chain) -> Chain:
+    """The chain without its epilogue ops: the layer then writes fp32 and the ops stay as they are."""
+    return Chain(chain.layer, None, (-math.inf, math.inf), (), chain.layer.result)

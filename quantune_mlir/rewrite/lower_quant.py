@@ -1,0 +1,354 @@
+"""quantune-lower-quant: lower the quant-dialect form that quantune-apply-plan writes to integer linalg.
+
+- An int8 layer becomes one i8 x i8 -> i32 contraction (`linalg.conv_2d_nchw_fchw`,
+  `linalg.depthwise_conv_2d_nchw_chw`, `linalg.matmul`) on zero-point padded int8 input and constant int8
+  weights, and one `linalg.generic` epilogue that adds the i32 bias (the input zero point folded in),
+  requantizes with a per-channel fixed-point multiplier and shift rounding half to even, adds the rescaled
+  residual, clamps (ReLU, ReLU6 and saturation in one) and writes i8. When the layer's result stays fp32 the
+  epilogue writes f32 instead (the dequantize fused, not a dispatch of its own).
+- A lone `quant.qcast` becomes an elementwise quantize and a `quant.dcast` whose value fp32 ops still read an
+  elementwise dequantize; IREE fuses both into the neighbouring dispatch.
+- Afterwards no quant op or type is left (checked: a leftover is an error naming it).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..mlir import LAYER_ATTR, POINT_ATTR, ir
+from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
+from .base import Pass, PassFailure
+from .expose_layer_outputs import append_results
+from .graph import (Constants, Layer, clamp_bounds, int_array, match_layer, producer, residual_add, tensor_shape,
+                    users)
+from .quant_types import UniformType, is_quantized, uniform_type
+from .splice import Splicer, dense
+from .tag_layers import CONTRACTION_OPS
+
+
+
+@dataclass(frozen=True)
+class QuantChain:
+    layer: Layer
+    input: ir.Value  # the quantized activation (operand of the activation's quant.dcast)
+    weight: np.ndarray  # int8, in the constant's layout
+    weight_scales: np.ndarray  # one per output channel
+    residual: ir.Value | None  # quantized
+    clamp: tuple[float, float]
+    output: ir.Operation | None  # the quant.qcast that ends the chain; None when the layer writes f32
+
+
+@dataclass(frozen=True)
+class LowerQuant(Pass):
+    name = "quantune-lower-quant"
+    summary = "lower quant types and casts to integer linalg with fused requantize epilogues"
+    expose_int8: bool = False  # also return every int8 tensor (the analysis reads the int8 activations)
+
+    def run(self, module: ir.Module) -> None:
+        lowering = _Lowering(module)
+        for op in module.body.operations:
+            if op.operation.name == "func.func":
+                lowering.lower_function(op.operation, expose=self.expose_int8)
+        lowering.splicer.finish()
+        _check_nothing_quantized_left(module)
+
+
+class _Lowering:
+    def __init__(self, module: ir.Module):
+        self.constants = Constants(module)
+        self.splicer = Splicer(module)
+        self.storage: dict[ir.Value, ir.Value] = {}
+
+    def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
+        block = function.regions[0].blocks[0]
+        ops = [op.operation for op in block.operations]
+        chains = [c for op in ops if op.name in CONTRACTION_OPS and (c := self._chain(op)) is not None]
+        chain_ending_at = {c.output.results[0]: c for c in chains if c.output is not None}
+        fp32_chain_at = {c.layer.result: c for c in chains if c.output is None}
+        exposed = []
+        for op in ops:
+            if op.name == "quant.qcast":
+                chain = chain_ending_at.get(op.results[0])
+                self.storage[op.results[0]] = self._emit_chain(chain, op) if chain else self._emit_quantize(op)
+                exposed.append(self.storage[op.results[0]])
+            elif op.name == "quant.scast":
+                self.storage[op.results[0]] = op.operands[0]
+            elif op.results and op.results[0] in fp32_chain_at:
+                chain = fp32_chain_at[op.results[0]]
+                chain.layer.result.replace_all_uses_with(self._emit_chain(chain, _next(op)))
+        _erase_dead(block)
+        for op in [o.operation for o in block.operations]:
+            if op.name == "quant.dcast" and list(op.results[0].uses):
+                op.results[0].replace_all_uses_with(self._emit_dequantize(op))
+        if expose and exposed:
+            append_results(function, exposed)
+        _erase_dead(block)
+
+    def _chain(self, op: ir.Operation) -> QuantChain | None:
+        layer = match_layer(op, self.constants)
+        activation = op.operands[0]
+        quantized = _dcast_source(activation) is not None or _dcast_source(_unpadded(activation)) is not None
+        if isinstance(layer, str):
+            if quantized:
+                raise PassFailure(f"layer '{_name(op)}' has quantized operands but cannot be lowered: {layer}")
+            return None
+        source = _dcast_source(layer.activation)
+        weight = _quantized_constant(layer.weight)
+        if (source is None) != (weight is None):
+            raise PassFailure(f"layer '{layer.id}': quantize both operands of a contraction or neither "
+                              f"(its {'activation' if source is not None else 'weight'} alone is quantized)")
+        if source is None:
+            return None
+        values, weight_type = weight
+        int8_values = self.constants.value_of(values)
+        scales = np.broadcast_to(weight_type.scales, (int8_values.shape[0],)).astype(np.float64)
+        if weight_type.axis not in (None, 0) or (weight_type.zero_points != 0).any():
+            raise PassFailure(f"layer '{layer.id}': weights must be symmetric, per tensor or along axis 0")
+        residual, clamp, value = None, (-math.inf, math.inf), layer.result
+        while len(followers := users(value)) == 1:
+            follower = followers[0]
+            if follower.name == "quant.qcast":
+                return QuantChain(layer, source, int8_values, scales, residual, clamp, follower)
+            bounds = clamp_bounds(follower, value, self.constants)
+            other = residual_add(follower, value) if bounds is None and residual is None and \
+                clamp == (-math.inf, math.inf) else None
+            if bounds is not None:
+                clamp = (max(clamp[0], bounds[0]), min(clamp[1], bounds[1]))
+            elif other is not None and _dcast_source(other) is not None:
+                residual = _dcast_source(other)
+            else:
+                break
+            value = follower.results[0]
+        return QuantChain(layer, source, int8_values, scales, None, (-math.inf, math.inf), None)
+
+    def _emit_chain(self, chain: QuantChain, before: ir.Operation) -> ir.Value:
+        layer = chain.layer
+        x = _activation(chain.input.type, layer.id)
+        acc_shape = tensor_shape(layer.op.results[0].type)
+        body, args = [], [self.storage[chain.input]]
+        body += _contraction(layer, chain.weight, x.zero_point, self.constants)
+        combined = x.scale * chain.weight_scales
+        bias = self.constants.value_of(layer.bias) if layer.bias is not None else np.zeros(len(combined))
+        bias_q = np.rint(bias.astype(np.float64) / combined) - x.zero_point * _channel_sums(layer, chain.weight)
+        if np.abs(bias_q).max(initial=0) >= 2 ** 31:
+            raise PassFailure(f"layer '{layer.id}': the quantized bias overflows int32 (input scale {x.scale:.3g} "
+                              "is too small for its bias); recalibrate or keep the layer fp32")
+        body.append(f"%bias = arith.constant {dense(bias_q.astype(np.int32))}")
+        if chain.output is None:
+            body += _dequantizing_epilogue(acc_shape, combined)
+            result = f"tensor<{_dims(acc_shape)}f32>"
+        else:
+            y = _activation(chain.output.results[0].type, layer.id)
+            residual = _activation(chain.residual.type, layer.id) if chain.residual is not None else None
+            if chain.residual is not None:
+                args.append(self.storage[chain.residual])
+            acc_bound = float(np.abs(chain.weight.reshape(len(combined), -1)).sum(1).max()) * 255 + \
+                float(np.abs(bias_q).max(initial=0))
+            multipliers = combined / y.scale
+            residual_multiplier = residual.scale / y.scale if residual is not None else 0.0
+            shift = requantize_shift(acc_bound, max(float(multipliers.max()), residual_multiplier))
+            body += _requantizing_epilogue(acc_shape, fixed_point_multiplier(multipliers, shift), shift, y,
+                                           chain.clamp, residual,
+                                           fixed_point_multiplier(residual_multiplier, shift) if residual else None)
+            result = f"tensor<{_dims(acc_shape)}i8>"
+        body.append(f"return %y : {result}")
+        (value,) = self.splicer.call(before, args, [result], "\n".join(body), layer.op.location)
+        return value
+
+    def _emit_quantize(self, qcast: ir.Operation) -> ir.Value:
+        params = _activation(qcast.results[0].type, _point_name(qcast))
+        shape = tensor_shape(qcast.operands[0].type)
+        qmin, qmax = INT_RANGES[params.dtype]
+        body = _elementwise(shape, "f32", "i8", [
+            f"%d = arith.divf %in, %c_scale : f32", "%r = math.roundeven %d : f32",
+            "%z = arith.addf %r, %c_zp : f32", "%lo = arith.maximumf %z, %c_qmin : f32",
+            "%hi = arith.minimumf %lo, %c_qmax : f32", "%q = arith.fptosi %hi : f32 to i8"], "%q",
+            {"c_scale": f"{float(np.float32(params.scale))!r} : f32", "c_zp": f"{float(params.zero_point)!r} : f32",
+             "c_qmin": f"{float(qmin)!r} : f32", "c_qmax": f"{float(qmax)!r} : f32"})
+        (value,) = self.splicer.call(qcast, [qcast.operands[0]], [f"tensor<{_dims(shape)}i8>"], body, qcast.location)
+        return value
+
+    def _emit_dequantize(self, dcast: ir.Operation) -> ir.Value:
+        params = _activation(dcast.operands[0].type, _point_name(dcast))
+        shape = tensor_shape(dcast.results[0].type)
+        body = _elementwise(shape, "i8", "f32", [
+            "%e = arith.extsi %in : i8 to i32", "%z = arith.subi %e, %c_zp : i32",
+            "%f = arith.sitofp %z : i32 to f32", "%y = arith.mulf %f, %c_scale : f32"], "%y",
+            {"c_scale": f"{float(np.float32(params.scale))!r} : f32", "c_zp": f"{params.zero_point} : i32"})
+        (value,) = self.splicer.call(dcast, [self.storage[dcast.operands[0]]], [f"tensor<{_dims(shape)}f32>"],
+                                     body, dcast.location)
+        return value
+
+
+def _activation(t: ir.Type, where: str):
+    params = uniform_type(t).activation
+    if params.dtype != "int8":
+        raise PassFailure(f"'{where}': {params.dtype} activations are not lowered; use int8 (IREE 3.13 has "
+                          "no u8 x s8 integer kernels, so uint8 would leave the fast named-op path)")
+    return params
+
+
+def _contraction(layer: Layer, weight: np.ndarray, zero_point: int, constants: Constants) -> list[str]:
+    x_shape = tensor_shape(layer.activation.type)
+    acc_shape = tensor_shape(layer.op.results[0].type)
+    lines, x = [], "%arg0"
+    if any(layer.padding):
+        low, high = layer.padding[:4], layer.padding[4:]
+        padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
+        lines += [f"%zx = arith.constant {zero_point} : i8",
+                  f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
+                  "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %zx : i8",
+                  f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
+        x, x_shape = "%padded", padded
+    if layer.kind == "linear":
+        weight = np.ascontiguousarray(weight.T)
+    acc_type = f"tensor<{_dims(acc_shape)}i32>"
+    lines += [f"%w = arith.constant {dense(weight)}", "%zero = arith.constant 0 : i32",
+              f"%init = tensor.empty() : {acc_type}",
+              f"%acc0 = linalg.fill ins(%zero : i32) outs(%init : {acc_type}) -> {acc_type}"]
+    attrs = f'{LAYER_ATTR} = "{layer.id}"'
+    if layer.kind != "linear":
+        strides = int_array(layer.op, "strides")
+        attrs += f", dilations = dense<1> : tensor<2xi64>, strides = dense<{list(strides)}> : tensor<2xi64>"
+    lines.append(f"%acc = {layer.op.name} {{{attrs}}} ins({x}, %w : tensor<{_dims(x_shape)}i8>, "
+                 f"tensor<{_dims(weight.shape)}i8>) outs(%acc0 : {acc_type}) -> {acc_type} loc(\"{layer.id}\")")
+    return lines
+
+
+def _channel_sums(layer: Layer, weight: np.ndarray) -> np.ndarray:
+    return weight.reshape(weight.shape[0], -1).astype(np.int64).sum(1)
+
+
+def _per_channel_generic(shape: tuple[int, ...], inputs: list[tuple[str, str, bool]], out_element: str,
+                         body: list[str], result: str) -> list[str]:
+    """A generic over the output shape; inputs are (value, element type, per channel along dim 1): %b<i> in
+    the body is input i."""
+    dims = ", ".join(f"d{i}" for i in range(len(shape)))
+    identity, channel = f"affine_map<({dims}) -> ({dims})>", f"affine_map<({dims}) -> (d1)>"
+    maps = [channel if per_channel else identity for _, _, per_channel in inputs] + [identity]
+    out_type = f"tensor<{_dims(shape)}{out_element}>"
+    channels = shape[1]
+    types = [f"tensor<{channels}x{e}>" if per_channel else f"tensor<{_dims(shape)}{e}>" for _, e, per_channel in inputs]
+    block_args = ", ".join(f"%b{i}: {e}" for i, (_, e, _) in enumerate(inputs))
+    iterators = ", ".join(['"parallel"'] * len(shape))
+    return [f"%out = tensor.empty() : {out_type}",
+            f"%y = linalg.generic {{indexing_maps = [{', '.join(maps)}], iterator_types = [{iterators}]}} "
+            f"ins({', '.join(v for v, _, _ in inputs)} : {', '.join(types)}) "
+            f"outs(%out : {out_type}) {{",
+            f"^bb0({block_args}, %o: {out_element}):", *[f"  {line}" for line in body],
+            f"  linalg.yield {result} : {out_element}", f"}} -> {out_type}"]
+
+
+def _dequantizing_epilogue(shape: tuple[int, ...], scales: np.ndarray) -> list[str]:
+    return [f"%scale = arith.constant {dense(scales.astype(np.float32))}"] + _per_channel_generic(
+        shape, [("%acc", "i32", False), ("%bias", "i32", True), ("%scale", "f32", True)], "f32",
+        ["%t = arith.addi %b0, %b1 : i32", "%f = arith.sitofp %t : i32 to f32", "%v = arith.mulf %f, %b2 : f32"],
+        "%v")
+
+
+def _requantizing_epilogue(shape, multipliers: np.ndarray, shift: int, y, clamp: tuple[float, float], residual,
+                           residual_multiplier) -> list[str]:
+    qmin, qmax = INT_RANGES[y.dtype]
+    lo = qmin if clamp[0] == -math.inf else max(qmin, int(np.rint(clamp[0] / y.scale)) + y.zero_point)
+    hi = qmax if clamp[1] == math.inf else min(qmax, int(np.rint(clamp[1] / y.scale)) + y.zero_point)
+    inputs = [("%acc", "i32", False), ("%bias", "i32", True), ("%mult", "i64", True)]
+    body = ["%t = arith.addi %b0, %b1 : i32", "%t64 = arith.extsi %t : i32 to i64",
+            "%p0 = arith.muli %t64, %b2 : i64"]
+    product = "%p0"
+    if residual is not None:
+        inputs.append(("%arg1", "i8", False))
+        body += ["%r = arith.extsi %b3 : i8 to i64", f"%rzp = arith.constant {residual.zero_point} : i64",
+                 "%rz = arith.subi %r, %rzp : i64", f"%rm = arith.constant {int(residual_multiplier)} : i64",
+                 "%rp = arith.muli %rz, %rm : i64", "%p1 = arith.addi %p0, %rp : i64"]
+        product = "%p1"
+    body += [f"%shift = arith.constant {shift} : i64", "%one = arith.constant 1 : i64",
+             f"%half = arith.constant {(1 << (shift - 1)) - 1} : i64",
+             # round half to even: add 2^(s-1) - 1, plus 1 when the truncated quotient is odd
+             f"%fl = arith.shrsi {product}, %shift : i64", "%odd = arith.andi %fl, %one : i64",
+             "%adj = arith.addi %half, %odd : i64", f"%pa = arith.addi {product}, %adj : i64",
+             "%q = arith.shrsi %pa, %shift : i64", f"%zy = arith.constant {y.zero_point} : i64",
+             "%qz = arith.addi %q, %zy : i64", f"%lo = arith.constant {lo} : i64", f"%hi = arith.constant {hi} : i64",
+             "%c1 = arith.maxsi %qz, %lo : i64", "%c2 = arith.minsi %c1, %hi : i64",
+             "%v = arith.trunci %c2 : i64 to i8"]
+    return [f"%mult = arith.constant {dense(multipliers.astype(np.int64))}"] + _per_channel_generic(
+        shape, inputs, "i8", body, "%v")
+
+
+def _elementwise(shape, in_element: str, out_element: str, body: list[str], result: str,
+                 scalars: dict[str, str]) -> str:
+    dims = ", ".join(f"d{i}" for i in range(len(shape)))
+    identity = f"affine_map<({dims}) -> ({dims})>"
+    in_type, out_type = f"tensor<{_dims(shape)}{in_element}>", f"tensor<{_dims(shape)}{out_element}>"
+    iterators = ", ".join(['"parallel"'] * len(shape))
+    return "\n".join([*(f"%{k} = arith.constant {v}" for k, v in scalars.items()),
+                      f"%out = tensor.empty() : {out_type}",
+                      f"%y = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = "
+                      f"[{iterators}]}} ins(%arg0 : {in_type}) outs(%out : {out_type}) {{",
+                      f"^bb0(%in: {in_element}, %o: {out_element}):", *[f"  {line}" for line in body],
+                      f"  linalg.yield {result} : {out_element}", f"}} -> {out_type}",
+                      f"return %y : {out_type}"])
+
+
+def _dims(shape) -> str:
+    return "".join(f"{d}x" for d in shape)
+
+
+def _next(op: ir.Operation) -> ir.Operation:
+    block_ops = [o.operation for o in op.block.operations]
+    return block_ops[block_ops.index(op) + 1]
+
+
+def _dcast_source(value: ir.Value) -> ir.Value | None:
+    op = producer(value)
+    return op.operands[0] if op is not None and op.name == "quant.dcast" else None
+
+
+def _unpadded(value: ir.Value) -> ir.Value:
+    op = producer(value)
+    return op.operands[0] if op is not None and op.name == "tensor.pad" else value
+
+
+def _quantized_constant(weight: ir.Value) -> tuple[ir.Value, UniformType] | None:
+    """(the i8 constant, its quant type) when weight is dcast(scast(constant))."""
+    source = _dcast_source(weight)
+    scast = producer(source) if source is not None else None
+    if scast is None or scast.name != "quant.scast":
+        return None
+    return scast.operands[0], uniform_type(source.type)
+
+
+def _name(op: ir.Operation) -> str:
+    return ir.StringAttr(op.attributes[LAYER_ATTR]).value if LAYER_ATTR in op.attributes else op.name
+
+
+def _point_name(op: ir.Operation) -> str:
+    return ir.StringAttr(op.attributes[POINT_ATTR]).value if POINT_ATTR in op.attributes else str(op.location)
+
+
+def _erase_dead(block: ir.Block) -> None:
+    """Erase ops whose results nobody reads (all ops here are free of side effects), last first."""
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed([o.operation for o in block.operations]):
+            if op.name in ("func.return",) or not op.results:
+                continue
+            if all(not list(r.uses) for r in op.results):
+                op.erase()
+                changed = True
+
+
+def _check_nothing_quantized_left(module: ir.Module) -> None:
+    left: list[str] = []
+
+    def visit(op):
+        if op.name.startswith("quant.") or any(is_quantized(r.type) for r in op.results):
+            left.append(f"{op.name} at {op.location}")
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    if left:
+        raise PassFailure(f"quantune-lower-quant left {len(left)} quantized op(s), first {left[0]}: this form is "
+                          "not lowered yet; keep that layer fp32 in the plan")
