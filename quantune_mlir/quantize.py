@@ -1,0 +1,151 @@
+"""Quantize an imported model: calibrate the plan's int8 tensors on FP32 activations, rewrite, compile.
+
+Build folder artifacts (beside 00_import.mlirbc):
+  12_calibration.mlirbc, 13_calibration_<t>.vmfb   the FP32 build that also returns every int8 tensor
+  30_plan.json                                     the calibrated plan
+  40_quantized.mlirbc                              the plan as quant-dialect types (quantune-apply-plan)
+  41_lowered.mlirbc                                integer linalg (quantune-lower-quant): what iree-compile gets
+  50_<t>_quantized.vmfb                            the mixed-precision module
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .analysis.calibration import CalibrationOptions, activation_params
+from .build_dir import IMPORT_MLIR, BuildDir
+from .compile import compile_file, get_target
+from .compile.targets import CHANNELS_LAST_FLAG
+from .decision.plan import LayerPlan, PrecisionPlan
+from .errors import QuantuneError
+from .mlir import POINT_ATTR, ir, parse_module, write_module
+from .quantization import weight_scales
+from .rewrite import run_passes
+from .rewrite.apply_plan import apply_plan
+from .rewrite.chains import int8_region, layers_by_id
+from .rewrite.expose_layer_outputs import append_results, entry_function
+from .rewrite.graph import Constants, Layer
+from .rewrite.lower_quant import LowerQuant
+from .runtime import CompiledModule
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_MLIR = "12_calibration.mlirbc"
+PLAN = "30_plan.json"
+QUANTIZED_MLIR = "40_quantized.mlirbc"
+LOWERED_MLIR = "41_lowered.mlirbc"
+
+
+def quantized_vmfb_name(target: str) -> str:
+    return f"50_{target}_quantized.vmfb"
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    calibration: CalibrationOptions = field(default_factory=CalibrationOptions)
+    strict: bool = False  # a layer planned int8 that cannot be lowered is an error, not an fp32 fallback
+    expose_int8: bool = False  # the build also returns every int8 tensor (for the analysis and the tests)
+
+
+@dataclass(frozen=True)
+class QuantizedBuild:
+    plan: PrecisionPlan
+    plan_path: Path
+    lowered_mlir: Path
+    vmfb: Path
+    int8_tensors: tuple[str, ...]  # names of the extra results when expose_int8, in order
+    seconds: dict[str, float]
+
+
+def _load_import(build: BuildDir) -> ir.Module:
+    source = build / IMPORT_MLIR
+    if not source.is_file():
+        raise QuantuneError(f"{build.path} holds no {IMPORT_MLIR}; run `quantune import ... -o {build.path}` first")
+    return parse_module(source.read_bytes(), ir.Context())
+
+
+def layer_ids(build_dir: Path | str) -> tuple[str, ...]:
+    module = _load_import(BuildDir(build_dir))
+    with module.context:
+        return tuple(layers_by_id(module, Constants(module)))
+
+
+def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
+              options: QuantizeOptions = QuantizeOptions(), target: str = "x86_64") -> PrecisionPlan:
+    """The plan with every int8 layer's weight scales and input/output parameters, from one FP32 run per
+    calibration sample of a build that returns every tensor the plan makes int8."""
+    build = BuildDir(build_dir)
+    module = _load_import(build)
+    with module.context:
+        constants = Constants(module)
+        region = int8_region(module, set(plan.int8_layers()), constants, strict=options.strict)
+        layers = {k: v for k, v in layers_by_id(module, constants).items() if isinstance(v, Layer)}
+        scales = {layer_id: weight_scales(constants.value_of(layers[layer_id].weight),
+                                          options.calibration.per_channel_weights)
+                  for layer_id in region.chains}
+        append_results(entry_function(module, "main"), [p.value for p in region.points])
+        names = [p.names for p in region.points]
+    with build.atomic(CALIBRATION_MLIR) as path:
+        write_module(module, path, bytecode=True)
+    # The same IREE 3.13 limit as the instrumented analysis build (returned NCHW conv results).
+    calibration_target = get_target(target).without(CHANNELS_LAST_FLAG, build.path, "IREE 3.13 codegen limit")
+    vmfb = compile_file(build / CALIBRATION_MLIR, calibration_target, build / f"13_calibration_{target}.vmfb",
+                        failure_dir=build.path)
+    runner = CompiledModule(vmfb)
+    batch = runner.input_specs[0].shape[0]
+    collected: list[list[np.ndarray]] = [[] for _ in names]
+    for start in range(0, len(samples) - batch + 1, batch):
+        outputs = runner(samples[start:start + batch])
+        for i, value in enumerate(outputs[len(outputs) - len(names):]):
+            collected[i].append(value)
+    if not collected or not collected[0]:
+        raise QuantuneError(f"calibration needs at least {batch} samples, got {len(samples)}")
+    params = {}
+    for point_names, values in zip(names, collected):
+        found = activation_params(np.concatenate([v.ravel() for v in values]), options.calibration,
+                                  name=f"tensor {' = '.join(point_names)}")
+        params.update({n: found for n in point_names})
+    layers_plan = dict(plan.layers)
+    for layer_id in plan.int8_layers():
+        if layer_id not in region.chains:
+            layers_plan[layer_id] = LayerPlan("fp32")
+            continue
+        layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in scales[layer_id]),
+                                          params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
+    return PrecisionPlan(plan.model, layers_plan)
+
+
+def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",
+                        options: QuantizeOptions = QuantizeOptions(), extra_flags: tuple[str, ...] = ()
+                        ) -> QuantizedBuild:
+    """Apply a calibrated plan, lower it to integer linalg and compile: 30_plan.json, 40_quantized.mlirbc,
+    41_lowered.mlirbc and 50_<target>_quantized.vmfb."""
+    build = BuildDir(build_dir)
+    seconds = {}
+    with build.atomic(PLAN) as path:
+        path.write_text(plan.to_json())
+    module = _load_import(build)
+    started = time.perf_counter()
+    with module.context:
+        apply_plan(module, plan, Constants(module), strict=options.strict)
+        int8_tensors = tuple(ir.StringAttr(op.attributes[POINT_ATTR]).value
+                             for op in entry_function(module, "main").regions[0].blocks[0].operations
+                             if op.operation.name == "quant.qcast")
+    with build.atomic(QUANTIZED_MLIR) as path:
+        write_module(module, path, bytecode=True)
+    run_passes(module, [LowerQuant(expose_int8=options.expose_int8)], failure_dir=build.path)
+    seconds["rewrite"] = time.perf_counter() - started
+    with build.atomic(LOWERED_MLIR) as path:
+        write_module(module, path, bytecode=True)
+    started = time.perf_counter()
+    vmfb = compile_file(build / LOWERED_MLIR, get_target(target), build / quantized_vmfb_name(target),
+                        extra_flags=extra_flags, failure_dir=build.path)
+    seconds["compile"] = time.perf_counter() - started
+    log.info("quantized %s: %d int8 layers, rewrite %.1f s, compile %.1f s", build.path,
+             len(plan.int8_layers()), seconds["rewrite"], seconds["compile"])
+    return QuantizedBuild(plan, build / PLAN, build / LOWERED_MLIR, vmfb,
+                          int8_tensors if options.expose_int8 else (), seconds)
