@@ -18,6 +18,8 @@ from .evaluation import Evaluation, Predictor, evaluate, module_predictor, torch
 from .importers import ImportedModel, import_onnx, import_torch
 from .layers import LayerTable
 from .mlir import ir, parse_module, write_module
+from .decision.plan import PrecisionPlan
+from .quantize import QuantizedBuild, QuantizeOptions, calibrate, rewrite_and_compile
 from .rewrite import run_passes
 from .rewrite.expose_layer_outputs import ExposeLayerOutputs
 from .runtime import CompiledModule, QemuModule, RuntimeOptions
@@ -254,3 +256,31 @@ def evaluate_model(source: str, data: str = "fashion-mnist", *, split: str = "te
     other = predictor(compare, threads=threads) if compare else None
     return evaluate(predictor(source, weights=weights, threads=threads), dataset, compare=other,
                     batch_size=batch_size)
+
+
+def quantize_model(build_dir: Path | str, target: str = "x86_64", *, plan: Path | str | None = None,
+                   calibration_data: str = "fashion-mnist", calibration_images: int = 64,
+                   options: QuantizeOptions = QuantizeOptions(), extra_flags: tuple[str, ...] = ()
+                   ) -> QuantizedBuild:
+    """Quantize an imported build folder: every layer int8 (plan None) or as a plan JSON says, calibrated on
+    calibration_images inputs (Fashion-MNIST's train split by default), rewritten to integer linalg and
+    compiled to 50_<target>_quantized.vmfb."""
+    table = load_layer_table(build_dir)
+    chosen = PrecisionPlan.load(Path(plan), table.ids) if plan else PrecisionPlan.uniform(table, "int8")
+    samples = _calibration_samples(table.model, calibration_data, calibration_images)
+    log.info("calibrating %d int8 layers on %d inputs of %s", len(chosen.int8_layers()), len(samples),
+             calibration_data)
+    calibrated = calibrate(build_dir, chosen, samples, options, target)
+    return rewrite_and_compile(build_dir, calibrated, target, options, extra_flags)
+
+
+def _calibration_samples(model: str, spec: str, limit: int) -> np.ndarray:
+    try:
+        preprocess = parse_zoo_id(model).preprocess
+    except QuantuneError:
+        if spec == "fashion-mnist" or not spec.endswith((".npy", ".npz")):
+            raise QuantuneError(f"no preprocessing is known for {model}: pass --calibration-data as a .npy/.npz "
+                                "of model-ready float32 inputs") from None
+        preprocess = Preprocess()
+    split = "train" if spec == "fashion-mnist" else "test"
+    return load_data(spec, preprocess, split=split, limit=limit).inputs

@@ -68,12 +68,6 @@ def _load_import(build: BuildDir) -> ir.Module:
     return parse_module(source.read_bytes(), ir.Context())
 
 
-def layer_ids(build_dir: Path | str) -> tuple[str, ...]:
-    module = _load_import(BuildDir(build_dir))
-    with module.context:
-        return tuple(layers_by_id(module, Constants(module)))
-
-
 def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
               options: QuantizeOptions = QuantizeOptions(), target: str = "x86_64") -> PrecisionPlan:
     """The plan with every int8 layer's weight scales and input/output parameters, from one FP32 run per

@@ -9,7 +9,9 @@ import numpy as np
 
 from .. import api
 from ..compile import TARGETS
+from ..analysis.calibration import METHODS, CalibrationOptions
 from ..errors import QuantuneError
+from ..quantize import QuantizeOptions
 from ..zoo import MODEL_NAMES
 from .common import run_guarded, setup_logging
 
@@ -64,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
     p.add_argument("--threads", type=int, default=1)
 
+    p = sub.add_parser("quantize", help="calibrate, rewrite to int8 (every layer, or as a plan says) and compile")
+    p.add_argument("build_dir", type=Path, help="a build folder holding 00_import.mlirbc (see `quantune import`)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--plan", type=Path, help="precision plan JSON (dialects/README.md); unlisted layers: "
+                       "its \"default\"")
+    which.add_argument("--all-int8", action="store_true", help="every layer int8 (the default without --plan)")
+    _add_target(p)
+    p.add_argument("--calibration-data", default="fashion-mnist",
+                   help="fashion-mnist (its train split), an image folder or a .npy/.npz of inputs")
+    p.add_argument("--calibration-images", type=int, default=64)
+    p.add_argument("--calibration", default="minmax", choices=list(METHODS), help="activation range method")
+    p.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, not per "
+                   "output channel")
+    p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
+                   "instead of keeping it fp32 with a warning")
+
     p = sub.add_parser("eval", help="top-1 accuracy on labelled data, and agreement between two builds")
     p.add_argument("model", help="a zoo model (PyTorch eager, shipped trained weights) or a .vmfb")
     p.add_argument("--data", default="fashion-mnist",
@@ -114,7 +132,7 @@ def _load_inputs(paths: list[Path]) -> tuple[np.ndarray, ...]:
 def main(argv: list[str] | None = None) -> int:
     args, unknown = _parser().parse_known_args(argv)
     extra_flags = tuple(unknown)
-    if extra_flags and args.command not in ("compile", "build"):
+    if extra_flags and args.command not in ("compile", "build", "quantize"):
         _parser().error(f"unrecognized arguments: {' '.join(extra_flags)}")
     setup_logging(-1 if args.quiet else args.verbose)
 
@@ -141,6 +159,16 @@ def main(argv: list[str] | None = None) -> int:
             report = api.build(args.model, args.target, build_dir, threads=args.threads, extra_flags=extra_flags,
                                weights=args.weights)
             print(_summary(report, build_dir))
+        elif args.command == "quantize":
+            options = QuantizeOptions(CalibrationOptions(method=args.calibration,
+                                                         per_channel_weights=not args.per_tensor_weights),
+                                      strict=args.strict)
+            result = api.quantize_model(args.build_dir, args.target, plan=args.plan,
+                                        calibration_data=args.calibration_data,
+                                        calibration_images=args.calibration_images, options=options,
+                                        extra_flags=extra_flags)
+            print(f"{len(result.plan.int8_layers())} of {len(result.plan.layers)} layers int8; plan "
+                  f"{result.plan_path}\nlowered MLIR {result.lowered_mlir}\n{result.vmfb}")
         elif args.command == "eval":
             result = api.evaluate_model(args.model, args.data, split=args.split, limit=args.limit,
                                         compare=args.compare, weights=args.weights, threads=args.threads,
