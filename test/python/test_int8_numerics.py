@@ -1,0 +1,88 @@
+"""The integer builds against an independent PyTorch reference of the same quantized graph (int8_reference.py),
+and against each other across targets: every int8 tensor within one unit (LSB)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantune_mlir import api
+from quantune_mlir.build_dir import IMPORT_MLIR
+from quantune_mlir.compile import compile_file, get_target
+from quantune_mlir.data.resolve import load_data
+from quantune_mlir.decision.plan import LayerPlan, PrecisionPlan
+from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
+from quantune_mlir.runtime import CompiledModule
+from quantune_mlir.zoo import parse_zoo_id
+
+from int8_reference import reference_int8_outputs
+
+FAST_MODELS = ["resnet18-small", "mobilenet_v2-small"]
+SLOW_MODELS = ["resnet50-small", "squeezenet1_1-small", "vgg16_bn-small"]
+EXPOSE = QuantizeOptions(expose_int8=True)
+
+
+def _quantized(model_id: str, build_dir, plan_of=lambda table: PrecisionPlan.uniform(table, "int8")):
+    api.import_model(model_id, build_dir=build_dir)
+    table = api.load_layer_table(build_dir)
+    preprocess = parse_zoo_id(model_id).preprocess
+    samples = load_data("fashion-mnist", preprocess, split="train", limit=16).inputs
+    plan = calibrate(build_dir, plan_of(table), samples, EXPOSE)
+    build = rewrite_and_compile(build_dir, plan, "x86_64", EXPOSE)
+    test_input = load_data("fashion-mnist", preprocess, limit=1).inputs
+    return build, test_input
+
+
+def _int8_tensors(vmfb, build, test_input, run=None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    outputs = (run or CompiledModule(vmfb))(test_input)
+    extra = len(build.int8_tensors)
+    return outputs[0], dict(zip(build.int8_tensors, outputs[len(outputs) - extra:]))
+
+
+def _assert_within_one_lsb(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
+    assert expected, "no int8 layer output to compare"
+    for name, reference in expected.items():
+        diff = np.abs(actual[name].astype(np.int32) - reference.astype(np.int32))
+        assert diff.max() <= 1, f"{name}: {int(diff.max())} LSB off"
+        assert (diff > 0).mean() < 1e-3, f"{name}: {(diff > 0).mean():.2%} of values off by one"
+
+
+def _check_against_reference(model_id: str, build_dir) -> None:
+    build, test_input = _quantized(model_id, build_dir)
+    _, tensors = _int8_tensors(build.vmfb, build, test_input)
+    expected = reference_int8_outputs((build_dir / IMPORT_MLIR).read_bytes(), build.plan, tensors)
+    _assert_within_one_lsb(tensors, expected)
+
+
+@pytest.mark.parametrize("model_id", FAST_MODELS)
+def test_all_int8_matches_the_reference_within_one_lsb(model_id, tmp_path):
+    _check_against_reference(model_id, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", SLOW_MODELS)
+def test_all_int8_matches_the_reference_within_one_lsb_slow_models(model_id, tmp_path):
+    _check_against_reference(model_id, tmp_path)
+
+
+def test_mixed_plan_first_and_last_fp32_matches_the_reference(tmp_path):
+    def first_last_fp32(table):
+        plan = PrecisionPlan.uniform(table, "int8")
+        return PrecisionPlan(plan.model, {**plan.layers, table.ids[0]: LayerPlan("fp32"),
+                                          table.ids[-1]: LayerPlan("fp32")})
+
+    build, test_input = _quantized("resnet18-small", tmp_path, first_last_fp32)
+    assert build.plan.layers["conv1"].precision == "fp32" and build.plan.layers["fc"].precision == "fp32"
+    logits, tensors = _int8_tensors(build.vmfb, build, test_input)
+    expected = reference_int8_outputs((tmp_path / IMPORT_MLIR).read_bytes(), build.plan, tensors)
+    _assert_within_one_lsb(tensors, expected)
+    (fp32,) = api.reference_outputs("resnet18-small", (test_input,))
+    assert logits.argmax() == fp32.argmax()
+
+
+@pytest.mark.slow
+def test_vmvx_and_x86_int8_builds_agree_within_one_lsb(tmp_path):
+    build, test_input = _quantized("resnet18-small", tmp_path)
+    vmvx = compile_file(build.lowered_mlir, get_target("vmvx"), tmp_path / "50_vmvx_quantized.vmfb")
+    _, x86 = _int8_tensors(build.vmfb, build, test_input)
+    _, interpreted = _int8_tensors(vmvx, build, test_input)
+    _assert_within_one_lsb(interpreted, x86)
