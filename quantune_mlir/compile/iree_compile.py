@@ -17,6 +17,11 @@ from .targets import Target
 log = logging.getLogger(__name__)
 
 
+# Sub-folders of a dump folder (compile_file(dump_dir=...)), read by the kernel audit (audit.py).
+DUMPED_EXECUTABLES = "executables"
+DUMPED_PHASES = "phases"
+
+
 class CompileError(QuantuneError):
     """iree-compile rejected the module; the message holds its first error and where the reproducer is."""
 
@@ -28,19 +33,38 @@ def check_extra_flags(flags: list[str]) -> None:
                                 "(--iree-...=value)")
 
 
+def dump_flags(dump_dir: Path) -> list[str]:
+    """Flags that make iree-compile write, beside the module, every executable (sources, configurations,
+    benchmarks, LLVM IR, assembly) and the program at each compilation phase, with locations, which name the
+    layers. They change no generated instruction; the module only gains tables of source locations."""
+    return [f"--iree-hal-dump-executable-files-to={dump_dir / DUMPED_EXECUTABLES}",
+            f"--dump-compilation-phases-to={dump_dir / DUMPED_PHASES}",
+            "--mlir-print-debuginfo",
+            # weights would fill every phase file; IREE inlines constants of at most 256 bytes into dispatches,
+            # which stay printed so that the dumped executables and benchmarks still compile
+            "--mlir-elide-elementsattrs-if-larger=256",
+            "--mlir-elide-resource-strings-if-larger=1024"]
+
+
 def compile_command(target: Target, source: Path, output: Path, extra_flags: list[str]) -> list[str]:
     return ["iree-compile", f"@{target.flag_file}", *extra_flags, str(source), "-o", str(output)]
 
 
 def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tuple[str, ...] = (),
-                 failure_dir: Path | None = None) -> Path:
+                 failure_dir: Path | None = None, dump_dir: Path | None = None) -> Path:
     """Compile an MLIR file (text or bytecode) to a .vmfb. On failure nothing is left at `output`; the
     diagnostics, a copy of the input (if it lies outside failure_dir) and a one-line reproducer go to
-    failure_dir (default: beside output)."""
+    failure_dir (default: beside output). With dump_dir, also dump what `dump_flags` says into it, replacing
+    an earlier dump there."""
     source, output = Path(source), Path(output)
     if not source.is_file():
         raise QuantuneError(f"{source}: no such MLIR file")
     check_extra_flags(list(extra_flags))
+    if dump_dir is not None:
+        dump_dir = Path(dump_dir)
+        for folder in (DUMPED_EXECUTABLES, DUMPED_PHASES):  # stale files of another module would be read too
+            shutil.rmtree(dump_dir / folder, ignore_errors=True)
+        extra_flags = (*extra_flags, *dump_flags(dump_dir))
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     command = compile_command(target, source, partial, list(extra_flags))
