@@ -9,8 +9,7 @@
 //   layer2.mix1, layer2.mix2
 //                two 1x1 convs 32->32 of the same shape and the same requantization constants: after im2col and
 //                global-opt data tiling IREE folds them into one executable launched twice, as it does with a
-//                real network's repeated blocks (without those flags the quantune.layer attribute, which
-//                survives on linalg.matmul, keeps the two apart)
+//                real network's repeated blocks (with quantune's x86_64 flags alone it keeps two)
 //   fc           linear 32->10 after an integer global average pool, i32 -> f32 logits
 // Weights and constants: numpy default_rng(0) draws (integers in [-127, 127], f32 weights N(0, 0.1)).
 #nchw = affine_map<(n, c, h, w) -> (n, c, h, w)>
