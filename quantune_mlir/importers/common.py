@@ -16,6 +16,9 @@ from ..tensor_spec import TensorSpec
 log = logging.getLogger(__name__)
 
 TORCH_TO_LINALG = "torch-backend-to-linalg-on-tensors-backend-pipeline"
+# Ops that only make operands (scalars, lists) for another op: they stay illegal when that op is not lowered,
+# and the legality check may name them first.
+_OPERAND_MAKERS = ("torch.constant.", "torch.prim.ListConstruct")
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,19 @@ class Diagnostics:
         self.messages.append((str(diagnostic.location), str(diagnostic.message)))
         return True
 
-    def describe(self, model_name: str, locate: Callable[[str], str | None] = lambda op: None) -> str:
+    def describe(self, model_name: str, locate: Callable[[str], str | None] = lambda op: None,
+                 unlowered: tuple[str, str] | None = None) -> str:
         """One line: the operator that could not be lowered and where it comes from. locate maps an op name
-        to a place in the model when the IR location does not tell."""
+        to a place in the model when the IR location does not tell; unlowered is (op name, location) of the
+        first op left unlowered, named instead of an operand maker."""
         for location, message in self.messages:
             op = re.search(r"failed to legalize operation '([^']+)'", message)
             if op is None:
                 continue
             name = op.group(1)
-            if name == "torch.operator":
+            if name.startswith(_OPERAND_MAKERS) and unlowered:
+                name, location = unlowered
+            elif name == "torch.operator":
                 name = (re.search(r'name = "([^"]+)"', message) or op).group(1)
             where = locate(name) or describe_location(location)
             return (f"{model_name}: operator {name} is not supported by torch-mlir's lowering to linalg "
@@ -70,7 +77,24 @@ def lower_to_linalg(tm_module, pipeline: str, model_name: str, diagnostics: Diag
     try:
         run_pipeline_with_repro_report(tm_module, f"builtin.module({pipeline})", f"lowering {model_name}")
     except TorchMlirCompilerError:
-        raise QuantuneError(diagnostics.describe(model_name, locate)) from None
+        raise QuantuneError(diagnostics.describe(model_name, locate, _first_unlowered_op(tm_module))) from None
+
+
+def _first_unlowered_op(tm_module) -> tuple[str, str] | None:
+    """(name, location) of the first op that a failed lowering left in the torch dialect, operand makers aside;
+    a torch.operator is named by the ONNX op it holds."""
+    from torch_mlir import ir as tm_ir
+    found = []
+
+    def visit(op):
+        if not op.name.startswith("torch.") or op.name.startswith(_OPERAND_MAKERS):
+            return tm_ir.WalkResult.ADVANCE
+        name = tm_ir.StringAttr(op.attributes["name"]).value if op.name == "torch.operator" else op.name
+        found.append((name, str(op.location)))
+        return tm_ir.WalkResult.INTERRUPT
+
+    tm_module.operation.walk(visit)
+    return found[0] if found else None
 
 
 def finish_import(tm_module, name: str, inputs: tuple[TensorSpec, ...],

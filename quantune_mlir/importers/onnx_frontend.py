@@ -3,7 +3,8 @@
 Before import, BatchNormalization nodes that follow a Conv are folded into its weights, and each layer node
 (Conv, Gemm, MatMul with a constant weight) is renamed to its layer id, which the importer turns into the
 NameLoc that quantune-tag-layers reads. The id is the weight initializer's name without `.weight` (PyTorch's
-exporters keep module paths there), else the node's own name.
+exporters keep module paths there), else the node's own name. Other contractions (weights that are graph inputs,
+integer ops such as QLinearConv) are no layers: a model of only those has an empty layer table.
 """
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ log = logging.getLogger(__name__)
 
 ONNX_TO_TORCH = "torch-onnx-to-torch-backend-pipeline"
 _LAYER_OPS = ("Conv", "Gemm", "MatMul")
-_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32"}
+# QuantizeLinear results torch-mlir has a torch dtype for; for any other it aborts the whole process
+# (getScalarTypeForType), so the importer must refuse those models before handing them over.
+_TORCH_MLIR_QUANTIZED_TYPES = {onnx.TensorProto.UINT8, onnx.TensorProto.INT8, onnx.TensorProto.INT16,
+                               onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E4M3FNUZ,
+                               onnx.TensorProto.FLOAT8E5M2, onnx.TensorProto.FLOAT8E5M2FNUZ}
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
@@ -97,11 +102,16 @@ def _layer_id(node: onnx.NodeProto, weight_name: str, index: int) -> str:
     return f"{node.op_type.lower()}_{index}"
 
 
-def _shape(model: onnx.ModelProto, value_name: str) -> tuple[int, ...]:
+def _tensor_type(model: onnx.ModelProto, value_name: str) -> onnx.TypeProto.Tensor | None:
     for vi in (*model.graph.input, *model.graph.value_info, *model.graph.output):
         if vi.name == value_name:
-            return tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
-    return ()
+            return vi.type.tensor_type
+    return None
+
+
+def _shape(model: onnx.ModelProto, value_name: str) -> tuple[int, ...]:
+    tensor_type = _tensor_type(model, value_name)
+    return tuple(d.dim_value for d in tensor_type.shape.dim) if tensor_type else ()
 
 
 def name_layers(model: onnx.ModelProto) -> dict[str, LayerInfo]:
@@ -129,24 +139,41 @@ def name_layers(model: onnx.ModelProto) -> dict[str, LayerInfo]:
     return layers
 
 
+def _input_dtype(vi: onnx.ValueInfoProto, path: Path) -> str:
+    """numpy's name for an input's element type (ml_dtypes' for float8 and int4)."""
+    from torch_mlir.extras.onnx_importer import ELEM_TYPE_TO_IR_TYPE_CB
+    elem_type = vi.type.tensor_type.elem_type
+    if elem_type not in ELEM_TYPE_TO_IR_TYPE_CB:
+        raise QuantuneError(f"{path}: input '{vi.name}' has ONNX element type "
+                            f"{onnx.TensorProto.DataType.Name(elem_type)}, which torch-mlir's ONNX importer does "
+                            "not take; convert it to a float, 8- to 64-bit integer or float8 type before import")
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
+
+
 def _input_specs(model: onnx.ModelProto, path: Path) -> tuple[TensorSpec, ...]:
     inits = _initializers(model.graph)
     specs = []
     for vi in model.graph.input:
         if vi.name in inits:
             continue
-        tensor_type = vi.type.tensor_type
-        if tensor_type.elem_type not in _ONNX_DTYPES:
-            raise QuantuneError(f"{path}: input '{vi.name}' has ONNX element type "
-                                f"{onnx.TensorProto.DataType.Name(tensor_type.elem_type)}; quantune imports "
-                                "float32 models")
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+        dtype = _input_dtype(vi, path)
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
         if None in dims:
             raise QuantuneError(f"{path}: input '{vi.name}' has a dynamic shape "
                                 f"{[d if d is not None else '?' for d in dims]}; export it with static "
                                 "shapes (batch 1) or fix them with onnx.tools.update_model_dims")
-        specs.append(TensorSpec(tuple(dims), _ONNX_DTYPES[tensor_type.elem_type]))
+        specs.append(TensorSpec(tuple(dims), dtype))
     return tuple(specs)
+
+
+def _check_quantize_types(model: onnx.ModelProto, path: Path) -> None:
+    for node in model.graph.node:
+        tensor_type = _tensor_type(model, node.output[0]) if node.op_type == "QuantizeLinear" else None
+        if tensor_type and tensor_type.elem_type not in _TORCH_MLIR_QUANTIZED_TYPES:
+            raise QuantuneError(f"{path}: QuantizeLinear '{node.name}' quantizes to "
+                                f"{onnx.TensorProto.DataType.Name(tensor_type.elem_type)}, for which torch-mlir "
+                                "has no torch dtype (its lowering would abort the process); quantize to int8, "
+                                "uint8 or int16")
 
 
 def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
@@ -157,6 +184,7 @@ def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
     if folded:
         log.info("%s: folded %d batch norms into convs", name, folded)
     framework_layers = name_layers(model)
+    _check_quantize_types(model, Path(path))
     model.graph.name = "main"  # the importer names the entry function after the graph; the runtime calls main
 
     tm_ir, _, _ = torch_mlir_modules()

@@ -20,8 +20,10 @@ from ..tensor_spec import TensorSpec
 log = logging.getLogger(__name__)
 
 DRIVERS = ("local-sync", "local-task")
-_TENSOR = re.compile(r"tensor<([0-9x]*?)x?([a-z]+[0-9]+)>")
-_IREE_DTYPES = {"f32": "float32", "f16": "float16", "i8": "int8", "i32": "int32", "i64": "int64"}
+_TENSOR = re.compile(r"tensor<([0-9x]*?)x?([a-z]+[0-9]+(?:[A-Z][0-9A-Z]*)?)>")  # f32, i16, f8E4M3FN
+# float8 names are ml_dtypes', which iree.runtime registers with numpy
+_IREE_DTYPES = {"f32": "float32", "f16": "float16", "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64",
+                "f8E4M3FN": "float8_e4m3fn", "f8E5M2": "float8_e5m2"}
 _task_workers_in_process: int | None = None
 
 
