@@ -270,7 +270,7 @@ def quantize_model(build_dir: Path | str, target: str = "x86_64", *, plan: Path 
     samples = _calibration_samples(table.model, calibration_data, calibration_images)
     log.info("calibrating %d int8 layers on %d inputs of %s", len(chosen.int8_layers()), len(samples),
              calibration_data)
-    calibrated = calibrate(build_dir, chosen, samples, options, target)
+    calibrated = calibrate(build_dir, chosen, samples, options)
     return rewrite_and_compile(build_dir, calibrated, target, options, extra_flags)
 
 

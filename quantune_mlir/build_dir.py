@@ -9,6 +9,10 @@ from typing import Iterator
 IMPORT_MLIR = "00_import.mlirbc"
 LAYER_TABLE = "01_layers.json"
 INSTRUMENTED_MLIR = "10_instrumented.mlirbc"
+CALIBRATION_MLIR = "12_calibration.mlirbc"  # the FP32 build that also returns every tensor a plan makes int8
+PLAN = "30_plan.json"
+QUANTIZED_MLIR = "40_quantized.mlirbc"  # the plan as quant-dialect types
+LOWERED_MLIR = "41_lowered.mlirbc"  # integer linalg: what iree-compile gets
 REPORT = "60_report.json"
 
 
@@ -18,6 +22,14 @@ def vmfb_name(target: str) -> str:
 
 def instrumented_vmfb_name(target: str) -> str:
     return f"11_instrumented_{target}.vmfb"
+
+
+def calibration_vmfb_name(target: str) -> str:
+    return f"13_calibration_{target}.vmfb"
+
+
+def quantized_vmfb_name(target: str) -> str:
+    return f"50_{target}_quantized.vmfb"
 
 
 class BuildDir:

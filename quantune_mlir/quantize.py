@@ -1,12 +1,5 @@
 """Quantize an imported model: calibrate the plan's int8 tensors on FP32 activations, rewrite, compile.
-
-Build folder artifacts (beside 00_import.mlirbc):
-  12_calibration.mlirbc, 13_calibration_<t>.vmfb   the FP32 build that also returns every int8 tensor
-  30_plan.json                                     the calibrated plan
-  40_quantized.mlirbc                              the plan as quant-dialect types (quantune-apply-plan)
-  41_lowered.mlirbc                                integer linalg (quantune-lower-quant): what iree-compile gets
-  50_<t>_quantized.vmfb                            the mixed-precision module
-"""
+The artifacts it writes into the build folder are named in build_dir.py (12_ to 50_..._quantized)."""
 from __future__ import annotations
 
 import logging
@@ -17,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.calibration import CalibrationOptions, activation_params
-from .build_dir import IMPORT_MLIR, BuildDir
+from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
+                        calibration_vmfb_name, quantized_vmfb_name)
 from .compile import compile_file, get_target
 from .compile.targets import CHANNELS_LAST_FLAG
 from .decision.plan import LayerPlan, PrecisionPlan
@@ -33,16 +27,6 @@ from .rewrite.lower_quant import LowerQuant
 from .runtime import CompiledModule
 
 log = logging.getLogger(__name__)
-
-CALIBRATION_MLIR = "12_calibration.mlirbc"
-PLAN = "30_plan.json"
-QUANTIZED_MLIR = "40_quantized.mlirbc"
-LOWERED_MLIR = "41_lowered.mlirbc"
-
-
-def quantized_vmfb_name(target: str) -> str:
-    return f"50_{target}_quantized.vmfb"
-
 
 @dataclass(frozen=True)
 class QuantizeOptions:
@@ -69,9 +53,13 @@ def _load_import(build: BuildDir) -> ir.Module:
 
 
 def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
-              options: QuantizeOptions = QuantizeOptions(), target: str = "x86_64") -> PrecisionPlan:
+              options: QuantizeOptions = QuantizeOptions(), host_target: str = "x86_64") -> PrecisionPlan:
     """The plan with every int8 layer's weight scales and input/output parameters, from one FP32 run per
-    calibration sample of a build that returns every tensor the plan makes int8."""
+    calibration sample of a build that returns every tensor the plan makes int8. That build runs here, so it
+    is compiled for host_target whatever the target of the quantized build."""
+    if not get_target(host_target).runs_on_host:
+        raise QuantuneError(f"calibration runs on this machine, which cannot run {host_target} code: pass a "
+                            "host target (x86_64 here)")
     build = BuildDir(build_dir)
     module = _load_import(build)
     with module.context:
@@ -86,8 +74,9 @@ def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
     with build.atomic(CALIBRATION_MLIR) as path:
         write_module(module, path, bytecode=True)
     # The same IREE 3.13 limit as the instrumented analysis build (returned NCHW conv results).
-    calibration_target = get_target(target).without(CHANNELS_LAST_FLAG, build.path, "IREE 3.13 codegen limit")
-    vmfb = compile_file(build / CALIBRATION_MLIR, calibration_target, build / f"13_calibration_{target}.vmfb",
+    calibration_target = get_target(host_target).without(CHANNELS_LAST_FLAG, build.path,
+                                                         "IREE 3.13 codegen limit")
+    vmfb = compile_file(build / CALIBRATION_MLIR, calibration_target, build / calibration_vmfb_name(host_target),
                         failure_dir=build.path)
     runner = CompiledModule(vmfb)
     batch = runner.input_specs[0].shape[0]

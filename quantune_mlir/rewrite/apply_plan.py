@@ -10,6 +10,7 @@ The output still holds quant ops, which iree-compile must never see (it folds dc
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, 
 
 
 def _insert_fake_quant(value: ir.Value, quant_type: str, point_name: str) -> None:
-    first_user = min((use.owner for use in value.uses), key=_ProgramOrder)
+    first_user = min((use.owner for use in value.uses),
+                     key=functools.cmp_to_key(lambda a, b: -1 if a.is_before_in_block(b) else 1))
     with ir.InsertionPoint(first_user), value.location:
         qcast = ir.Operation.create("quant.qcast", results=[ir.Type.parse(quant_type)], operands=[value],
                                     attributes={POINT_ATTR: ir.StringAttr.get(point_name)})
@@ -89,13 +91,3 @@ def _quantize_weight(weight: ir.Value, layer_plan: LayerPlan, constants: Constan
                                     operands=[constant.result])
         dcast = ir.Operation.create("quant.dcast", results=[weight.type], operands=[scast.result])
     weight.replace_all_uses_with(dcast.result)
-
-
-class _ProgramOrder:
-    """Sort key: operations of one block by position."""
-
-    def __init__(self, op: ir.Operation):
-        self.op = op
-
-    def __lt__(self, other: "_ProgramOrder") -> bool:
-        return self.op.is_before_in_block(other.op)

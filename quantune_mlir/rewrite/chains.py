@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..errors import QuantuneError
 from ..mlir import ir
@@ -24,12 +25,25 @@ from .tag_layers import contraction_ops
 log = logging.getLogger(__name__)
 
 
+NO_CLAMP = (-math.inf, math.inf)
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The elementwise ops after a layer that its requantization can take over."""
+
+    residual: ir.Value | None  # added before the clamp
+    clamp: tuple[float, float]  # NO_CLAMP when there is none
+    ops: tuple[ir.Operation, ...]
+    end: ir.Value
+
+
 @dataclass(frozen=True)
 class Chain:
     layer: Layer
-    residual: ir.Value | None  # added before the clamp
-    clamp: tuple[float, float]  # (-inf, inf) when there is none
-    ops: tuple[ir.Operation, ...]  # the elementwise ops the epilogue takes over
+    residual: ir.Value | None
+    clamp: tuple[float, float]
+    ops: tuple[ir.Operation, ...]
     end: ir.Value
 
 
@@ -49,9 +63,6 @@ class QuantPoint:
 class Int8Region:
     chains: dict[str, Chain]  # int8 layer id -> its chain (cut after the contraction when its end stays fp32)
     points: tuple[QuantPoint, ...]  # in program order of first use
-
-    def point_of(self, value: ir.Value) -> QuantPoint | None:
-        return next((p for p in self.points if p.value == value), None)
 
 
 def layers_by_id(module: ir.Module, constants: Constants) -> dict[str, Layer | str]:
@@ -90,15 +101,12 @@ def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], const
                 and chain.layer.op.is_before_in_block(other.layer.op) for other in chains.values()):
             chains[layer_id] = _cut(chain)
 
-    inputs = {c.layer.activation for c in chains.values()}
-    ends = {c.end for c in chains.values()}
     # A residual operand must be int8 already: an int8 layer's input or the int8 end of another chain.
-    int8_tensors = inputs | {e for e in ends if e in inputs or _is_residual_of(e, chains)}
+    int8_tensors = _int8_tensors(chains)
     for layer_id, chain in list(chains.items()):
         if chain.residual is not None and chain.residual not in int8_tensors:
             chains[layer_id] = _cut(chain)
-    ends = {c.end for c in chains.values()}
-    int8_tensors = inputs | {e for e in ends if e in inputs or _is_residual_of(e, chains)}
+    int8_tensors = _int8_tensors(chains)
     for layer_id, chain in list(chains.items()):
         if chain.end not in int8_tensors:
             chains[layer_id] = _cut(chain)
@@ -117,32 +125,42 @@ def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], const
         name(chain.layer.activation, f"{layer_id}.input")
         if chain.end in int8_tensors:
             name(chain.end, f"{layer_id}.output")
-    for point in points:
-        point.names.sort(key=lambda n: not n.endswith(".output"))
     return Int8Region(chains, tuple(points))
 
 
-def _is_residual_of(value: ir.Value, chains: dict[str, Chain]) -> bool:
-    return any(c.residual is not None and c.residual == value for c in chains.values())
+def _int8_tensors(chains: dict[str, Chain]) -> set[ir.Value]:
+    """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand."""
+    inputs = {c.layer.activation for c in chains.values()}
+    residuals = {c.residual for c in chains.values() if c.residual is not None}
+    return inputs | {c.end for c in chains.values() if c.end in inputs or c.end in residuals}
 
 
-def _full_chain(layer: Layer, constants: Constants) -> Chain:
-    value, residual, clamp, ops = layer.result, None, (-math.inf, math.inf), []
-    while len(followers := users(value)) == 1:
+def follow_epilogue(value: ir.Value, constants: Constants, *,
+                    residual_of: Callable[[ir.Value], ir.Value | None] = lambda v: v,
+                    until: Callable[[ir.Operation], bool] = lambda op: False) -> Epilogue:
+    """Walk the single-use elementwise ops after value: at most one residual add (first, and accepted when
+    residual_of maps its other operand to the residual), then clamps; stop before an op for which until holds."""
+    residual, clamp, ops = None, NO_CLAMP, []
+    while len(followers := users(value)) == 1 and not until(followers[0]):
         op = followers[0]
         bounds = clamp_bounds(op, value, constants)
-        other = residual_add(op, value) if bounds is None and residual is None and not ops else None
+        other = residual_add(op, value) if bounds is None and not ops else None
         if bounds is not None:
             clamp = (max(clamp[0], bounds[0]), min(clamp[1], bounds[1]))
-        elif other is not None:
-            residual = other
+        elif other is not None and residual_of(other) is not None:
+            residual = residual_of(other)
         else:
             break
         ops.append(op)
         value = op.results[0]
-    return Chain(layer, residual, clamp, tuple(ops), value)
+    return Epilogue(residual, clamp, tuple(ops), value)
+
+
+def _full_chain(layer: Layer, constants: Constants) -> Chain:
+    epilogue = follow_epilogue(layer.result, constants)
+    return Chain(layer, epilogue.residual, epilogue.clamp, epilogue.ops, epilogue.end)
 
 
 def _cut(chain: Chain) -> Chain:
     """The chain without its epilogue ops: the layer then writes fp32 and the ops stay as they are."""
-    return Chain(chain.layer, None, (-math.inf, math.inf), (), chain.layer.result)
+    return Chain(chain.layer, None, NO_CLAMP, (), chain.layer.result)

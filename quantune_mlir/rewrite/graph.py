@@ -76,7 +76,7 @@ def _scalar(attr: ir.Attribute) -> float:
 
 def producer(value: ir.Value) -> ir.Operation | None:
     owner = value.owner
-    return owner.operation if isinstance(owner, ir.OpView) or isinstance(owner, ir.Operation) else None
+    return owner.operation if isinstance(owner, (ir.OpView, ir.Operation)) else None
 
 
 def tensor_shape(t: ir.Type) -> tuple[int, ...]:
@@ -135,8 +135,7 @@ class Layer:
     kind: str  # conv | depthwise | linear
     activation: ir.Value  # before padding
     padding: tuple[int, ...]  # low[0..3] + high[0..3] (convs)
-    weight: ir.Value  # the constant, before any transpose
-    weight_transposed: bool
+    weight: ir.Value  # the constant (a linear layer's before its transpose)
     bias: ir.Value | None
     bias_add: ir.Operation | None
 
@@ -186,7 +185,7 @@ def match_layer(op: ir.Operation, constants: Constants) -> Layer | str:
             bias, bias_add = found, followers[0]
     if kind == "conv" and (int_array(op, "dilations") != (1, 1)):
         return "dilated convolutions are not supported in int8"
-    return Layer(layer or op.name, op, kind, activation, padding, weight, transposed, bias, bias_add)
+    return Layer(layer or op.name, op, kind, activation, padding, weight, bias, bias_add)
 
 
 def bias_of(op: ir.Operation, value: ir.Value, constants: Constants) -> ir.Value | None:

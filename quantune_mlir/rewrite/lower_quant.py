@@ -21,8 +21,8 @@ from ..mlir import LAYER_ATTR, POINT_ATTR, ir
 from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
-from .graph import (Constants, Layer, clamp_bounds, int_array, match_layer, producer, residual_add, tensor_shape,
-                    users)
+from .chains import NO_CLAMP, follow_epilogue
+from .graph import Constants, Layer, int_array, layer_of, match_layer, producer, tensor_shape, users
 from .quant_types import UniformType, is_quantized, uniform_type
 from .splice import Splicer, dense
 from .tag_layers import CONTRACTION_OPS
@@ -88,11 +88,10 @@ class _Lowering:
 
     def _chain(self, op: ir.Operation) -> QuantChain | None:
         layer = match_layer(op, self.constants)
-        activation = op.operands[0]
-        quantized = _dcast_source(activation) is not None or _dcast_source(_unpadded(activation)) is not None
         if isinstance(layer, str):
-            if quantized:
-                raise PassFailure(f"layer '{_name(op)}' has quantized operands but cannot be lowered: {layer}")
+            if _dcast_source(_unpadded(op.operands[0])) is not None:
+                raise PassFailure(f"layer '{layer_of(op) or op.name}' has quantized operands but cannot be "
+                                  f"lowered: {layer}")
             return None
         source = _dcast_source(layer.activation)
         weight = _quantized_constant(layer.weight)
@@ -106,32 +105,22 @@ class _Lowering:
         scales = np.broadcast_to(weight_type.scales, (int8_values.shape[0],)).astype(np.float64)
         if weight_type.axis not in (None, 0) or (weight_type.zero_points != 0).any():
             raise PassFailure(f"layer '{layer.id}': weights must be symmetric, per tensor or along axis 0")
-        residual, clamp, value = None, (-math.inf, math.inf), layer.result
-        while len(followers := users(value)) == 1:
-            follower = followers[0]
-            if follower.name == "quant.qcast":
-                return QuantChain(layer, source, int8_values, scales, residual, clamp, follower)
-            bounds = clamp_bounds(follower, value, self.constants)
-            other = residual_add(follower, value) if bounds is None and residual is None and \
-                clamp == (-math.inf, math.inf) else None
-            if bounds is not None:
-                clamp = (max(clamp[0], bounds[0]), min(clamp[1], bounds[1]))
-            elif other is not None and _dcast_source(other) is not None:
-                residual = _dcast_source(other)
-            else:
-                break
-            value = follower.results[0]
-        return QuantChain(layer, source, int8_values, scales, None, (-math.inf, math.inf), None)
+        epilogue = follow_epilogue(layer.result, self.constants, residual_of=_dcast_source,
+                                   until=lambda follower: follower.name == "quant.qcast")
+        followers = users(epilogue.end)
+        if len(followers) == 1 and followers[0].name == "quant.qcast":
+            return QuantChain(layer, source, int8_values, scales, epilogue.residual, epilogue.clamp, followers[0])
+        return QuantChain(layer, source, int8_values, scales, None, NO_CLAMP, None)
 
     def _emit_chain(self, chain: QuantChain, before: ir.Operation) -> ir.Value:
         layer = chain.layer
         x = _activation(chain.input.type, layer.id)
         acc_shape = tensor_shape(layer.op.results[0].type)
         body, args = [], [self.storage[chain.input]]
-        body += _contraction(layer, chain.weight, x.zero_point, self.constants)
+        body += _contraction(layer, chain.weight, x.zero_point)
         combined = x.scale * chain.weight_scales
         bias = self.constants.value_of(layer.bias) if layer.bias is not None else np.zeros(len(combined))
-        bias_q = np.rint(bias.astype(np.float64) / combined) - x.zero_point * _channel_sums(layer, chain.weight)
+        bias_q = np.rint(bias.astype(np.float64) / combined) - x.zero_point * _channel_sums(chain.weight)
         if np.abs(bias_q).max(initial=0) >= 2 ** 31:
             raise PassFailure(f"layer '{layer.id}': the quantized bias overflows int32 (input scale {x.scale:.3g} "
                               "is too small for its bias); recalibrate or keep the layer fp32")
@@ -162,7 +151,7 @@ class _Lowering:
         shape = tensor_shape(qcast.operands[0].type)
         qmin, qmax = INT_RANGES[params.dtype]
         body = _elementwise(shape, "f32", "i8", [
-            f"%d = arith.divf %in, %c_scale : f32", "%r = math.roundeven %d : f32",
+            "%d = arith.divf %in, %c_scale : f32", "%r = math.roundeven %d : f32",
             "%z = arith.addf %r, %c_zp : f32", "%lo = arith.maximumf %z, %c_qmin : f32",
             "%hi = arith.minimumf %lo, %c_qmax : f32", "%q = arith.fptosi %hi : f32 to i8"], "%q",
             {"c_scale": f"{float(np.float32(params.scale))!r} : f32", "c_zp": f"{float(params.zero_point)!r} : f32",
@@ -190,7 +179,7 @@ def _activation(t: ir.Type, where: str):
     return params
 
 
-def _contraction(layer: Layer, weight: np.ndarray, zero_point: int, constants: Constants) -> list[str]:
+def _contraction(layer: Layer, weight: np.ndarray, zero_point: int) -> list[str]:
     x_shape = tensor_shape(layer.activation.type)
     acc_shape = tensor_shape(layer.op.results[0].type)
     lines, x = [], "%arg0"
@@ -217,7 +206,7 @@ def _contraction(layer: Layer, weight: np.ndarray, zero_point: int, constants: C
     return lines
 
 
-def _channel_sums(layer: Layer, weight: np.ndarray) -> np.ndarray:
+def _channel_sums(weight: np.ndarray) -> np.ndarray:
     return weight.reshape(weight.shape[0], -1).astype(np.int64).sum(1)
 
 
@@ -319,10 +308,6 @@ def _quantized_constant(weight: ir.Value) -> tuple[ir.Value, UniformType] | None
     return scast.operands[0], uniform_type(source.type)
 
 
-def _name(op: ir.Operation) -> str:
-    return ir.StringAttr(op.attributes[LAYER_ATTR]).value if LAYER_ATTR in op.attributes else op.name
-
-
 def _point_name(op: ir.Operation) -> str:
     return ir.StringAttr(op.attributes[POINT_ATTR]).value if POINT_ATTR in op.attributes else str(op.location)
 
@@ -333,7 +318,7 @@ def _erase_dead(block: ir.Block) -> None:
     while changed:
         changed = False
         for op in reversed([o.operation for o in block.operations]):
-            if op.name in ("func.return",) or not op.results:
+            if not op.results:
                 continue
             if all(not list(r.uses) for r in op.results):
                 op.erase()

@@ -5,7 +5,8 @@ import pytest
 from quantune_mlir import QuantuneError
 from quantune_mlir.analysis.calibration import CalibrationOptions, activation_params
 from quantune_mlir.quantization import (AffineParams, affine_params, dequantize, dequantize_weight,
-                                        fixed_point_multiplier, quantize, quantize_weight, weight_scales)
+                                        fixed_point_multiplier, quantize, quantize_weight, requantize_shift,
+                                        weight_scales)
 
 
 def test_affine_params_cover_the_range_and_hold_zero_exactly():
@@ -112,3 +113,11 @@ def test_calibration_errors_name_the_tensor():
         activation_params(np.array([1.0, np.inf]), CalibrationOptions(), "fc")
     with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of minmax, percentile"):
         CalibrationOptions("kl")
+
+
+def test_requantize_shift_keeps_the_product_inside_int64():
+    assert requantize_shift(2 ** 24, 0.5) == 31
+    assert requantize_shift(2 ** 30, 4.0) == 61 - 31 - 2
+    with pytest.raises(QuantuneError, match=r"requantize multiplier 1e\+09 with accumulators up to 1\.07e\+09 leaves "
+                                            r"under 16 fraction bits in int64"):
+        requantize_shift(2 ** 30, 1e9)
