@@ -10,7 +10,7 @@ from .preprocess import Preprocess
 
 def load_data(spec: str, preprocess: Preprocess, *, split: str = "test", limit: int | None = None) -> LabelledData:
     if spec == "fashion-mnist":
-        data = fashion_mnist(split, preprocess=preprocess)
+        data = fashion_mnist(split, preprocess=preprocess, limit=limit)
     elif Path(spec).is_dir():
         data = image_folder(Path(spec), preprocess)
     elif Path(spec).suffix in (".npy", ".npz"):

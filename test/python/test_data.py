@@ -28,6 +28,17 @@ def test_debian_fashion_mnist_train_set():
     assert abs(float(data.inputs.mean())) < 1e-3 and abs(float(data.inputs.std()) - 1) < 1e-3
 
 
+def test_fashion_mnist_limit_picks_the_subset_before_preprocessing():
+    full = fashion_mnist("test", root=SHIPPED_FASHION_MNIST_DIR)
+    limited = fashion_mnist("test", root=SHIPPED_FASHION_MNIST_DIR, limit=50)
+    expected = full.subset(50)
+    assert limited.name == expected.name and np.array_equal(limited.inputs, expected.inputs)
+    assert np.array_equal(limited.labels, expected.labels)
+    imagenet_sized = fashion_mnist("test", root=SHIPPED_FASHION_MNIST_DIR, limit=2,
+                                   preprocess=Preprocess(channels=3, resize=256, crop=224))
+    assert imagenet_sized.inputs.shape == (2, 3, 224, 224)
+
+
 def test_missing_fashion_mnist_names_the_package(tmp_path):
     with pytest.raises(QuantuneError, match=r"train-images-idx3-ubyte.gz is missing: install Debian's package "
                                             r"with `apt-get install dataset-fashion-mnist`"):
