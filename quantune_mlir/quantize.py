@@ -125,7 +125,7 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     with build.atomic(LOWERED_MLIR) as path:
         write_module(module, path, bytecode=True)
     started = time.perf_counter()
-    vmfb = compile_file(build / LOWERED_MLIR, get_target(target), build / quantized_vmfb_name(target),
+    vmfb = compile_file(build / LOWERED_MLIR, get_target(target).for_int8(), build / quantized_vmfb_name(target),
                         extra_flags=extra_flags, failure_dir=build.path)
     seconds["compile"] = time.perf_counter() - started
     log.info("quantized %s: %d int8 layers, rewrite %.1f s, compile %.1f s", build.path,

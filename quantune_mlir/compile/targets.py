@@ -39,6 +39,13 @@ class Target:
         path.write_text("\n".join(f for f in flags if f != flag) + "\n")
         return Target(name, f"{self.description}, without {flag}: {why}", self.arch, path)
 
+    def for_int8(self) -> "Target":
+        """This target with its flag file for quantized modules (pipelines/<name>-int8.flags), if it has one."""
+        path = PIPELINES_DIR / f"{self.name}-int8.flags"
+        if self.custom_flag_file is not None or not path.is_file():
+            return self
+        return Target(self.name, f"{self.description}, int8 flags", self.arch, path)
+
     @property
     def runs_on_host(self) -> bool:
         return self.arch in ("any", platform.machine())

@@ -29,6 +29,12 @@ from .tag_layers import CONTRACTION_OPS
 
 
 
+# IREE's own conv-to-im2col rewrite (what --iree-global-opt-use-im2col-for-convs runs), applied to each dense
+# int8 conv alone: the flag would also turn depthwise convs into batch_matvec (3x slower MobileNetV2, measured)
+# and the fp32 convs of a mixed plan into im2col (slower than IREE's channels-last direct convs).
+IM2COL = "builtin.module(func.func(iree-global-opt-convert-conv2d-to-img2col))"
+
+
 @dataclass(frozen=True)
 class QuantChain:
     layer: Layer
@@ -80,10 +86,12 @@ class _Lowering:
                 chain.layer.result.replace_all_uses_with(self._emit_chain(chain, _next(op)))
         _erase_dead(block)
         for op in [o.operation for o in block.operations]:
-            if op.name == "quant.dcast" and list(op.results[0].uses):
+            # A weight's dcast is still read here only by the fp32 op its layer replaced, which a residual
+            # add or activation that stays fp32 keeps alive until this loop has run.
+            if op.name == "quant.dcast" and list(op.results[0].uses) and not _is_weight(op):
                 op.results[0].replace_all_uses_with(self._emit_dequantize(op))
         if expose and exposed:
-            append_results(function, exposed)
+            append_results(function, [self._in_model_layout(v, block) for v in exposed])
         _erase_dead(block)
 
     def _chain(self, op: ir.Operation) -> QuantChain | None:
@@ -115,7 +123,7 @@ class _Lowering:
     def _emit_chain(self, chain: QuantChain, before: ir.Operation) -> ir.Value:
         layer = chain.layer
         x = _activation(chain.input.type, layer.id)
-        acc_shape = tensor_shape(layer.op.results[0].type)
+        acc_shape = channels_last(tensor_shape(layer.op.results[0].type))
         body, args = [], [self.storage[chain.input]]
         body += _contraction(layer, chain.weight, x.zero_point)
         combined = x.scale * chain.weight_scales
@@ -127,7 +135,7 @@ class _Lowering:
         body.append(f"%bias = arith.constant {dense(bias_q.astype(np.int32))}")
         if chain.output is None:
             body += _dequantizing_epilogue(acc_shape, combined)
-            result = f"tensor<{_dims(acc_shape)}f32>"
+            result = f"tensor<{_dims(_model_layout(acc_shape))}f32>"
         else:
             y = _activation(chain.output.results[0].type, layer.id)
             residual = _activation(chain.residual.type, layer.id) if chain.residual is not None else None
@@ -143,8 +151,21 @@ class _Lowering:
                                            fixed_point_multiplier(residual_multiplier, shift) if residual else None)
             result = f"tensor<{_dims(acc_shape)}i8>"
         body.append(f"return %y : {result}")
-        (value,) = self.splicer.call(before, args, [result], "\n".join(body), layer.op.location)
+        (value,) = self.splicer.call(before, args, [result], "\n".join(body), layer.op.location,
+                                     IM2COL if layer.kind == "conv" else None)
         return value
+
+    def _in_model_layout(self, value: ir.Value, block: ir.Block) -> ir.Value:
+        shape = tensor_shape(value.type)
+        if len(shape) != 4:
+            return value
+        model = _model_layout(shape)
+        (transposed,) = self.splicer.call(
+            block.operations[len(block.operations) - 1], [value], [f"tensor<{_dims(model)}i8>"],
+            f"%out = tensor.empty() : tensor<{_dims(model)}i8>\n"
+            f"%y = linalg.transpose ins(%arg0 : tensor<{_dims(shape)}i8>) outs(%out : tensor<{_dims(model)}i8>) "
+            f"permutation = [0, 3, 1, 2]\nreturn %y : tensor<{_dims(model)}i8>", value.owner.location)
+        return transposed
 
     def _emit_quantize(self, qcast: ir.Operation) -> ir.Value:
         params = _activation(qcast.results[0].type, _point_name(qcast))
@@ -156,7 +177,8 @@ class _Lowering:
             "%hi = arith.minimumf %lo, %c_qmax : f32", "%q = arith.fptosi %hi : f32 to i8"], "%q",
             {"c_scale": f"{float(np.float32(params.scale))!r} : f32", "c_zp": f"{float(params.zero_point)!r} : f32",
              "c_qmin": f"{float(qmin)!r} : f32", "c_qmax": f"{float(qmax)!r} : f32"})
-        (value,) = self.splicer.call(qcast, [qcast.operands[0]], [f"tensor<{_dims(shape)}i8>"], body, qcast.location)
+        (value,) = self.splicer.call(qcast, [qcast.operands[0]], [f"tensor<{_dims(channels_last(shape))}i8>"], body,
+                                     qcast.location)
         return value
 
     def _emit_dequantize(self, dcast: ir.Operation) -> ir.Value:
@@ -180,48 +202,104 @@ def _activation(t: ir.Type, where: str):
 
 
 def _contraction(layer: Layer, weight: np.ndarray, zero_point: int) -> list[str]:
-    x_shape = tensor_shape(layer.activation.type)
-    acc_shape = tensor_shape(layer.op.results[0].type)
-    lines, x = [], "%arg0"
+    """Lines computing %acc, the layer's i32 accumulator in storage layout (channels last), from %arg0 (int8,
+    channels last), in the op form IREE 3.13 runs fastest for that layer (README, "int8 speed"): a 1x1 conv is
+    a matmul [H*W, C] x [C, F], which reaches the data-tiled int8 mmt4d kernels without im2col; a depthwise
+    conv is `depthwise_conv_2d_nhwc_hwc`, which IREE vectorises (NCHW gets no vector multiply) and never
+    turns into im2col; other convs are `conv_2d_nhwc_hwcf`, which IREE's im2col makes a data-tiled matmul."""
+    x_shape = channels_last(tensor_shape(layer.activation.type))
+    acc_shape = channels_last(tensor_shape(layer.op.results[0].type))
+    acc_type = f"tensor<{_dims(acc_shape)}i32>"
+    lines, x = ["%zero = arith.constant 0 : i32"], "%arg0"
+    attrs, where = f'{LAYER_ATTR} = "{layer.id}"', f'loc("{layer.id}")'
+    if layer.kind == "linear":
+        weight = np.ascontiguousarray(weight.T)
+        return lines + [f"%w = arith.constant {dense(weight)}"] + _matmul(("%arg0", x_shape), ("%w", weight.shape),
+                                                                         attrs, where)
     if any(layer.padding):
-        low, high = layer.padding[:4], layer.padding[4:]
+        low, high = channels_last(layer.padding[:4]), channels_last(layer.padding[4:])
         padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
         lines += [f"%zx = arith.constant {zero_point} : i8",
                   f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
                   "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %zx : i8",
                   f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
         x, x_shape = "%padded", padded
-    if layer.kind == "linear":
-        weight = np.ascontiguousarray(weight.T)
-    acc_type = f"tensor<{_dims(acc_shape)}i32>"
-    lines += [f"%w = arith.constant {dense(weight)}", "%zero = arith.constant 0 : i32",
-              f"%init = tensor.empty() : {acc_type}",
-              f"%acc0 = linalg.fill ins(%zero : i32) outs(%init : {acc_type}) -> {acc_type}"]
-    attrs = f'{LAYER_ATTR} = "{layer.id}"'
-    if layer.kind != "linear":
-        strides = int_array(layer.op, "strides")
-        attrs += f", dilations = dense<1> : tensor<2xi64>, strides = dense<{list(strides)}> : tensor<2xi64>"
-    lines.append(f"%acc = {layer.op.name} {{{attrs}}} ins({x}, %w : tensor<{_dims(x_shape)}i8>, "
-                 f"tensor<{_dims(weight.shape)}i8>) outs(%acc0 : {acc_type}) -> {acc_type} loc(\"{layer.id}\")")
-    return lines
+    strides = tuple(int_array(layer.op, "strides"))
+    conv_attrs = f"{attrs}, dilations = dense<1> : tensor<2xi64>, strides = dense<{list(strides)}> : tensor<2xi64>"
+    if layer.kind == "conv" and weight.shape[2:] == (1, 1) and x_shape[0] == 1:
+        _, height, width, filters = acc_shape
+        channels = x_shape[3]
+        if strides != (1, 1):
+            sliced = (1, height, width, channels)
+            lines.append(f"%strided = tensor.extract_slice {x}[0, 0, 0, 0] [{', '.join(map(str, sliced))}] "
+                         f"[1, {strides[0]}, {strides[1]}, 1] : tensor<{_dims(x_shape)}i8> to "
+                         f"tensor<{_dims(sliced)}i8>")
+            x, x_shape = "%strided", sliced
+        pixels = height * width
+        weight = np.ascontiguousarray(weight.reshape(filters, channels).T)
+        return lines + [
+            f"%columns = tensor.collapse_shape {x} [[0, 1, 2], [3]] : tensor<{_dims(x_shape)}i8> into "
+            f"tensor<{pixels}x{channels}xi8>", f"%w = arith.constant {dense(weight)}",
+            *_matmul(("%columns", (pixels, channels)), ("%w", weight.shape), attrs, where, "%flat"),
+            f"%acc = tensor.expand_shape %flat [[0, 1, 2], [3]] output_shape {list(acc_shape)} : "
+            f"tensor<{pixels}x{filters}xi32> into {acc_type}"]
+    if layer.kind == "depthwise":
+        op, weight = "linalg.depthwise_conv_2d_nhwc_hwc", np.ascontiguousarray(weight.transpose(1, 2, 0))
+    else:
+        op, weight = "linalg.conv_2d_nhwc_hwcf", np.ascontiguousarray(weight.transpose(2, 3, 1, 0))
+    return lines + [
+        f"%w = arith.constant {dense(weight)}", f"%init = tensor.empty() : {acc_type}",
+        f"%acc0 = linalg.fill ins(%zero : i32) outs(%init : {acc_type}) -> {acc_type}",
+        f"%acc = {op} {{{conv_attrs}}} ins({x}, %w : tensor<{_dims(x_shape)}i8>, "
+        f"tensor<{_dims(weight.shape)}i8>) outs(%acc0 : {acc_type}) -> {acc_type} {where}"]
+
+
+def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The storage layout of an int8 tensor: NCHW becomes NHWC (what IREE's fast int8 kernels read), lower
+    ranks stay as they are."""
+    return (shape[0], *shape[2:], shape[1]) if len(shape) == 4 else tuple(shape)
+
+
+def _matmul(lhs: tuple[str, tuple[int, ...]], rhs: tuple[str, tuple[int, ...]], attrs: str, where: str,
+            result: str = "%acc") -> list[str]:
+    acc_type = f"tensor<{lhs[1][0]}x{rhs[1][1]}xi32>"
+    return [f"%init = tensor.empty() : {acc_type}",
+            f"%acc0 = linalg.fill ins(%zero : i32) outs(%init : {acc_type}) -> {acc_type}",
+            f"{result} = linalg.matmul {{{attrs}}} ins({lhs[0]}, {rhs[0]} : tensor<{_dims(lhs[1])}i8>, "
+            f"tensor<{_dims(rhs[1])}i8>) outs(%acc0 : {acc_type}) -> {acc_type} {where}"]
 
 
 def _channel_sums(weight: np.ndarray) -> np.ndarray:
     return weight.reshape(weight.shape[0], -1).astype(np.int64).sum(1)
 
 
+def _maps(rank: int) -> tuple[str, str]:
+    """(identity, storage-to-model) affine maps over a storage-layout iteration space."""
+    dims = [f"d{i}" for i in range(rank)]
+    model = [dims[0], dims[-1], *dims[1:-1]] if rank == 4 else dims
+    return f"affine_map<({', '.join(dims)}) -> ({', '.join(dims)})>", \
+        f"affine_map<({', '.join(dims)}) -> ({', '.join(model)})>"
+
+
+def _model_layout(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (shape[0], shape[-1], *shape[1:-1]) if len(shape) == 4 else tuple(shape)
+
+
 def _per_channel_generic(shape: tuple[int, ...], inputs: list[tuple[str, str, bool]], out_element: str,
                          body: list[str], result: str) -> list[str]:
-    """A generic over the output shape; inputs are (value, element type, per channel along dim 1): %b<i> in
-    the body is input i."""
-    dims = ", ".join(f"d{i}" for i in range(len(shape)))
-    identity, channel = f"affine_map<({dims}) -> ({dims})>", f"affine_map<({dims}) -> (d1)>"
-    maps = [channel if per_channel else identity for _, _, per_channel in inputs] + [identity]
-    out_type = f"tensor<{_dims(shape)}{out_element}>"
-    channels = shape[1]
-    types = [f"tensor<{channels}x{e}>" if per_channel else f"tensor<{_dims(shape)}{e}>" for _, e, per_channel in inputs]
+    """A generic over the accumulator's storage shape; inputs are (value, element type, per channel): %b<i> in
+    the body is input i. An i8 result keeps the storage layout, an f32 one goes back to the model's."""
+    rank = len(shape)
+    identity, to_model = _maps(rank)
+    dims = ", ".join(f"d{i}" for i in range(rank))
+    channel = f"affine_map<({dims}) -> (d{rank - 1})>"
+    maps = [channel if per_channel else identity for _, _, per_channel in inputs]
+    out_shape = shape if out_element == "i8" else _model_layout(shape)
+    maps.append(identity if out_element == "i8" else to_model)
+    out_type = f"tensor<{_dims(out_shape)}{out_element}>"
+    types = [f"tensor<{shape[-1]}x{e}>" if per_channel else f"tensor<{_dims(shape)}{e}>" for _, e, per_channel in inputs]
     block_args = ", ".join(f"%b{i}: {e}" for i, (_, e, _) in enumerate(inputs))
-    iterators = ", ".join(['"parallel"'] * len(shape))
+    iterators = ", ".join(['"parallel"'] * rank)
     return [f"%out = tensor.empty() : {out_type}",
             f"%y = linalg.generic {{indexing_maps = [{', '.join(maps)}], iterator_types = [{iterators}]}} "
             f"ins({', '.join(v for v, _, _ in inputs)} : {', '.join(types)}) "
@@ -265,15 +343,18 @@ def _requantizing_epilogue(shape, multipliers: np.ndarray, shift: int, y, clamp:
         shape, inputs, "i8", body, "%v")
 
 
-def _elementwise(shape, in_element: str, out_element: str, body: list[str], result: str,
+def _elementwise(model_shape, in_element: str, out_element: str, body: list[str], result: str,
                  scalars: dict[str, str]) -> str:
-    dims = ", ".join(f"d{i}" for i in range(len(shape)))
-    identity = f"affine_map<({dims}) -> ({dims})>"
-    in_type, out_type = f"tensor<{_dims(shape)}{in_element}>", f"tensor<{_dims(shape)}{out_element}>"
+    """A function body converting %arg0 between f32 in the model's layout and i8 in storage layout."""
+    shape = channels_last(model_shape)
+    identity, to_model = _maps(len(shape))
+    in_shape, out_shape = (model_shape, shape) if in_element == "f32" else (shape, model_shape)
+    in_map, out_map = (to_model, identity) if in_element == "f32" else (identity, to_model)
+    in_type, out_type = f"tensor<{_dims(in_shape)}{in_element}>", f"tensor<{_dims(out_shape)}{out_element}>"
     iterators = ", ".join(['"parallel"'] * len(shape))
     return "\n".join([*(f"%{k} = arith.constant {v}" for k, v in scalars.items()),
                       f"%out = tensor.empty() : {out_type}",
-                      f"%y = linalg.generic {{indexing_maps = [{identity}, {identity}], iterator_types = "
+                      f"%y = linalg.generic {{indexing_maps = [{in_map}, {out_map}], iterator_types = "
                       f"[{iterators}]}} ins(%arg0 : {in_type}) outs(%out : {out_type}) {{",
                       f"^bb0(%in: {in_element}, %o: {out_element}):", *[f"  {line}" for line in body],
                       f"  linalg.yield {result} : {out_element}", f"}} -> {out_type}",
@@ -292,6 +373,11 @@ def _next(op: ir.Operation) -> ir.Operation:
 def _dcast_source(value: ir.Value) -> ir.Value | None:
     op = producer(value)
     return op.operands[0] if op is not None and op.name == "quant.dcast" else None
+
+
+def _is_weight(dcast: ir.Operation) -> bool:
+    source = producer(dcast.operands[0])
+    return source is not None and source.name == "quant.scast"
 
 
 def _unpadded(value: ir.Value) -> ir.Value:
