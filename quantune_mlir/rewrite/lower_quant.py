@@ -1,11 +1,15 @@
 """quantune-lower-quant: lower the quant-dialect form that quantune-apply-plan writes to integer linalg.
 
-- An int8 layer becomes one i8 x i8 -> i32 contraction (`linalg.conv_2d_nchw_fchw`,
-  `linalg.depthwise_conv_2d_nchw_chw`, `linalg.matmul`) on zero-point padded int8 input and constant int8
-  weights, and one `linalg.generic` epilogue that adds the i32 bias (the input zero point folded in),
-  requantizes with a per-channel fixed-point multiplier and shift rounding half to even, adds the rescaled
-  residual, clamps (ReLU, ReLU6 and saturation in one) and writes i8. When the layer's result stays fp32 the
-  epilogue writes f32 instead (the dequantize fused, not a dispatch of its own).
+- int8 tensors are stored channels-last (NHWC), the layout IREE's fast int8 kernels read; fp32 tensors keep
+  the model's layout, and the conversions at int8/fp32 boundaries transpose as they convert.
+- An int8 layer becomes one i8 x i8 -> i32 contraction on zero-point padded int8 input and constant int8
+  weights, in the form IREE runs fastest for it: `linalg.matmul` for linear and 1x1 conv layers,
+  `linalg.depthwise_conv_2d_nhwc_hwc` for depthwise convs, and for other convs IREE's own im2col (run on that
+  layer alone) giving an im2col `linalg.generic` and a `linalg.matmul`. Then one `linalg.generic` epilogue
+  adds the i32 bias (the input zero point folded in), requantizes with a per-channel fixed-point multiplier
+  and shift rounding half to even, adds the rescaled residual, clamps (ReLU, ReLU6 and saturation in one)
+  and writes i8. When the layer's result stays fp32 the epilogue writes f32 instead (the dequantize fused,
+  not a dispatch of its own).
 - A lone `quant.qcast` becomes an elementwise quantize and a `quant.dcast` whose value fp32 ops still read an
   elementwise dequantize; IREE fuses both into the neighbouring dispatch.
 - Afterwards no quant op or type is left (checked: a leftover is an error naming it).
@@ -376,8 +380,7 @@ def _dcast_source(value: ir.Value) -> ir.Value | None:
 
 
 def _is_weight(dcast: ir.Operation) -> bool:
-    source = producer(dcast.operands[0])
-    return source is not None and source.name == "quant.scast"
+    return _quantized_constant(dcast.results[0]) is not None
 
 
 def _unpadded(value: ir.Value) -> ir.Value:
@@ -390,6 +393,9 @@ def _quantized_constant(weight: ir.Value) -> tuple[ir.Value, UniformType] | None
     source = _dcast_source(weight)
     scast = producer(source) if source is not None else None
     if scast is None or scast.name != "quant.scast":
+        return None
+    constant = producer(scast.operands[0])
+    if constant is None or constant.name != "arith.constant":
         return None
     return scast.operands[0], uniform_type(source.type)
 

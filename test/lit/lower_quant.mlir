@@ -7,18 +7,23 @@
 // Contract: nothing of the quant dialect reaches iree-compile.
 // CONTRACT-NOT: quant.
 // CHECK-LABEL: func.func @main
-// fp32 -> int8 at the model input: one elementwise quantize (x / scale, round half to even, + zero point,
-// saturate).
-// CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<1x2x6x6xf32>) outs(%{{.*}} : tensor<1x2x6x6xi8>)
+// int8 tensors are stored channels-last (NHWC), the layout of IREE's fast int8 kernels; fp32 tensors keep
+// the model's NCHW. fp32 -> int8 at the model input: one elementwise quantize that also transposes (x / scale,
+// round half to even, + zero point, saturate).
+// CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<1x2x6x6xf32>) outs(%{{.*}} : tensor<1x6x6x2xi8>)
 // CHECK: arith.divf
 // CHECK: math.roundeven
 // CHECK: arith.fptosi %{{.*}} : f32 to i8
-// Padding takes the input zero point, so that the zero-point correction folded into the bias stays exact.
+// A dense conv: padding takes the input zero point, so that the zero-point correction folded into the bias
+// stays exact; IREE's im2col (run on this layer alone) gives an i8 x i8 -> i32 matmul on HWCF weights.
+// CHECK: tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
 // CHECK: tensor.yield %c-3_i8 : i8
-// CHECK: %[[A:.*]] = linalg.conv_2d_nchw_fchw {quantune.layer = "a"{{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x2x8x8xi8>, tensor<4x2x3x3xi8>) outs(%{{.*}} : tensor<1x4x6x6xi32>)
-// The epilogue: + i32 bias, * per-channel multiplier, >> 31 rounding half to even, + output zero point,
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<1x8x8x2xi8>) outs(%{{.*}} : tensor<1x6x6x3x3x2xi8>)
+// CHECK: %[[A:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<36x18xi8>, tensor<18x4xi8>) outs(%{{.*}} : tensor<36x4xi32>)
+// CHECK: %[[AACC:.*]] = tensor.expand_shape %[[A]] {{.*}} into tensor<1x6x6x4xi32>
+// The epilogue: + i32 bias, * per-channel multiplier, >> shift rounding half to even, + output zero point,
 // ReLU and saturation as one clamp, i8 out.
-// CHECK: linalg.generic {{.*}} ins(%[[A]], %{{.*}}, %{{.*}} : tensor<1x4x6x6xi32>, tensor<4xi32>, tensor<4xi64>) outs(%{{.*}} : tensor<1x4x6x6xi8>)
+// CHECK: %[[AOUT:.*]] = linalg.generic {{.*}} ins(%[[AACC]], %{{.*}}, %{{.*}} : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xi64>) outs(%{{.*}} : tensor<1x6x6x4xi8>)
 // CHECK: arith.addi
 // CHECK: arith.muli
 // CHECK: arith.shrsi
@@ -27,24 +32,29 @@
 // CHECK: arith.maxsi
 // CHECK: arith.minsi
 // CHECK: arith.trunci %{{.*}} : i64 to i8
-// int8 -> int8: b reads a's i8 output directly, no dequantize/quantize between them.
-// CHECK: %[[B:.*]] = linalg.conv_2d_nchw_fchw {quantune.layer = "b"{{.*}} : tensor<1x4x6x6xi8>, tensor<4x4x1x1xi8>)
-// CHECK: %[[BOUT:.*]] = linalg.generic {{.*}} ins(%[[B]],
+// int8 -> int8: b (1x1) reads a's i8 output directly, as a matmul over the pixels, no dequantize/quantize.
+// CHECK: %[[BIN:.*]] = tensor.collapse_shape %[[AOUT]] {{\[\[}}0, 1, 2], [3]] : tensor<1x6x6x4xi8> into tensor<36x4xi8>
+// CHECK: %[[B:.*]] = linalg.matmul {quantune.layer = "b"} ins(%[[BIN]], %{{.*}} : tensor<36x4xi8>, tensor<4x4xi8>)
+// CHECK: %[[BACC:.*]] = tensor.expand_shape %[[B]]
+// CHECK: %[[BOUT:.*]] = linalg.generic {{.*}} ins(%[[BACC]],
 // The residual add: j's epilogue adds b's rescaled i8 output (minus its zero point) before rounding.
-// CHECK: %[[J:.*]] = linalg.conv_2d_nchw_fchw {quantune.layer = "j"
-// CHECK: linalg.generic {{.*}} ins(%[[J]], %{{.*}}, %{{.*}}, %[[BOUT]] : tensor<1x4x6x6xi32>, tensor<4xi32>, tensor<4xi64>, tensor<1x4x6x6xi8>)
+// CHECK: %[[J:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<36x36xi8>, tensor<36x4xi8>)
+// CHECK: %[[JACC:.*]] = tensor.expand_shape %[[J]]
+// CHECK: linalg.generic {{.*}} ins(%[[JACC]], %{{.*}}, %{{.*}}, %[[BOUT]] : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xi64>, tensor<1x6x6x4xi8>)
 // CHECK: arith.extsi %{{.*}} : i8 to i64
 // CHECK: arith.subi
 // CHECK: linalg.yield %{{.*}} : i8
-// int8 -> fp32: g (depthwise) feeds only the fp32 layer c, so its epilogue writes f32 (acc + bias) * scale.
-// CHECK: %[[G:.*]] = linalg.depthwise_conv_2d_nchw_chw {quantune.layer = "g"{{.*}} : tensor<1x4x8x8xi8>, tensor<4x3x3xi8>) outs(%{{.*}} : tensor<1x4x6x6xi32>)
-// CHECK: linalg.generic {{.*}} ins(%[[G]], %{{.*}}, %{{.*}} : tensor<1x4x6x6xi32>, tensor<4xi32>, tensor<4xf32>) outs(%{{.*}} : tensor<1x4x6x6xf32>)
+// int8 -> fp32: g (depthwise, channels-last) feeds only the fp32 layer c, so its epilogue writes f32
+// (acc + bias) * scale, back in NCHW.
+// CHECK: %[[G:.*]] = linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"{{.*}} : tensor<1x8x8x4xi8>, tensor<3x3x4xi8>) outs(%{{.*}} : tensor<1x6x6x4xi32>)
+// CHECK: linalg.generic {{.*}} ins(%[[G]], %{{.*}}, %{{.*}} : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xf32>) outs(%{{.*}} : tensor<1x4x6x6xf32>)
 // CHECK: arith.sitofp
 // CHECK: arith.mulf
 // CHECK: linalg.conv_2d_nchw_fchw {quantune.layer = "c"{{.*}} : tensor<1x4x6x6xf32>, tensor<4x4x1x1xf32>)
-// fp32 -> int8 before d: quantize.
+// fp32 -> int8 before d: quantize into NHWC, then d's stride-2 im2col.
 // CHECK: math.roundeven
-// CHECK: linalg.conv_2d_nchw_fchw {quantune.layer = "d"{{.*}}strides = dense<2>{{.*}} : tensor<1x4x8x8xi8>, tensor<4x4x3x3xi8>)
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<1x8x8x4xi8>) outs(%{{.*}} : tensor<1x3x3x3x3x4xi8>)
+// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<9x36xi8>, tensor<36x4xi8>)
 // The linear layer: i8 x i8 -> i32 matmul on the transposed weight, f32 logits out.
 // CHECK: %[[H:.*]] = linalg.matmul {quantune.layer = "h"} ins(%{{.*}}, %{{.*}} : tensor<1x4xi8>, tensor<4x3xi8>) outs(%{{.*}} : tensor<1x3xi32>)
 // CHECK: %[[LOGITS:.*]] = linalg.generic {{.*}} ins(%[[H]], %{{.*}}, %{{.*}} : tensor<1x3xi32>, tensor<3xi32>, tensor<3xf32>)
