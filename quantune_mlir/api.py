@@ -267,14 +267,16 @@ def quantize_model(build_dir: Path | str, target: str = "x86_64", *, plan: Path 
     compiled to 50_<target>_quantized.vmfb."""
     table = load_layer_table(build_dir)
     chosen = PrecisionPlan.load(Path(plan), table.ids) if plan else PrecisionPlan.uniform(table, "int8")
-    samples = _calibration_samples(table.model, calibration_data, calibration_images)
+    samples = calibration_samples(table.model, calibration_data, calibration_images)
     log.info("calibrating %d int8 layers on %d inputs of %s", len(chosen.int8_layers()), len(samples),
              calibration_data)
     calibrated = calibrate(build_dir, chosen, samples, options)
     return rewrite_and_compile(build_dir, calibrated, target, options, extra_flags)
 
 
-def _calibration_samples(model: str, spec: str, limit: int) -> np.ndarray:
+def calibration_samples(model: str, spec: str = "fashion-mnist", limit: int = 64) -> np.ndarray:
+    """The inputs quantize_model calibrates model on: a seeded subset of spec (Fashion-MNIST's train split by
+    default) through the model's preprocessing."""
     try:
         preprocess = parse_zoo_id(model).preprocess
     except QuantuneError:

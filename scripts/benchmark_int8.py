@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""int8 latency, side by side in one run: IREE fp32 (quantune's x86_64 flags, the best measured), IREE all-int8
+and a mixed plan (first and last layer fp32) from quantune's rewrite, onnxruntime int8 (QDQ, uint8
+activations, per-channel int8 weights: its fastest configuration), OpenVINO int8 (NNCF post-training
+quantization of the model from `openvino.convert_model`, LATENCY hint) and onnxruntime fp32, for ResNet18 and
+MobileNetV2 at 1x3x224x224, batch 1, on 1 and 2 threads.
+
+All int8 candidates calibrate on the same inputs: Fashion-MNIST training images through the ImageNet
+preprocessing. The 224x224 models carry the zoo's seeded initial weights (speed only; accuracy is measured on
+the trained 28x28 zoo, see the README). Each measurement runs in a fresh process; candidates take turns
+(A B C A B C ...) for several rounds; the table shows the median over rounds of each process's median.
+
+    pip install -e .[bench]
+    python scripts/benchmark_int8.py [--rounds 3] [--iterations 20] [--threads 1,2] [--models resnet18,mobilenet_v2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CANDIDATES = ("iree-fp32", "iree-int8", "iree-mixed", "ort-int8-u8", "openvino-int8", "ort-fp32")
+ARTIFACT = {"iree-fp32": "iree_fp32.vmfb", "iree-int8": "iree_int8.vmfb", "iree-mixed": "iree_mixed.vmfb",
+            "ort-int8-u8": "ort_int8_u8.onnx", "openvino-int8": "openvino_int8.xml", "ort-fp32": "model.onnx"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def prepare(model_id: str, folder: Path, calibration_images: int) -> None:
+    """Every candidate's artifact for one model, in folder."""
+    import numpy as np
+    import torch
+
+    from quantune_mlir import api
+    from quantune_mlir.decision.plan import PrecisionPlan
+    from quantune_mlir.zoo import parse_zoo_id
+
+    folder.mkdir(parents=True, exist_ok=True)
+    zoo = parse_zoo_id(model_id)
+    samples = api.calibration_samples(model_id, "fashion-mnist", calibration_images)
+    started = time.perf_counter()
+    api.import_model(model_id, build_dir=folder / "build")
+    shutil.copy(api.compile_model(folder / "build", "x86_64"), folder / ARTIFACT["iree-fp32"])
+    shutil.copy(api.quantize_model(folder / "build", "x86_64", calibration_images=calibration_images).vmfb,
+                folder / ARTIFACT["iree-int8"])
+    table = api.load_layer_table(folder / "build")
+    mixed = PrecisionPlan.uniform(table, "int8")
+    for layer_id in (table.ids[0], table.ids[-1]):
+        mixed = mixed.with_precision(layer_id, "fp32")
+    (folder / "mixed_plan.json").write_text(mixed.to_json())
+    shutil.copy(api.quantize_model(folder / "build", "x86_64", plan=folder / "mixed_plan.json",
+                                   calibration_images=calibration_images).vmfb, folder / ARTIFACT["iree-mixed"])
+    log(f"{model_id}: IREE builds in {time.perf_counter() - started:.0f} s")
+
+    reference = api.zoo_reference(zoo).eval()
+    example = torch.from_numpy(samples[:1])
+    torch.onnx.export(reference, (example,), folder / ARTIFACT["ort-fp32"], input_names=["input"],
+                      output_names=["logits"], opset_version=17, dynamo=False)
+    _onnxruntime_int8(folder / ARTIFACT["ort-fp32"], folder / ARTIFACT["ort-int8-u8"], samples)
+    _openvino_int8(reference, example, samples, folder / ARTIFACT["openvino-int8"])
+    log(f"{model_id}: onnxruntime and OpenVINO models ready")
+    np.save(folder / "input.npy", samples[:1])
+
+
+def _onnxruntime_int8(fp32: Path, output: Path, samples) -> None:
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
+                                          quantize_static)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"input": s[None]} for s in samples])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    prepared = output.with_name("model_prepared.onnx")
+    quant_pre_process(str(fp32), str(prepared))
+    quantize_static(str(prepared), str(output), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
+def _openvino_int8(reference, example, samples, output: Path) -> None:
+    import nncf
+    import openvino as ov
+
+    model = ov.convert_model(reference, example_input=example)
+    quantized = nncf.quantize(model, nncf.Dataset([s[None] for s in samples]), subset_size=len(samples))
+    ov.save_model(quantized, output)
+
+
+def _openvino_int8_convolutions(compiled) -> tuple[int, int]:
+    """(convolutions running int8, all convolutions) in the executed graph."""
+    runtime = compiled.get_runtime_model()
+    convs = [op for op in runtime.get_ops() if op.get_rt_info()["layerType"].astype(str) == "Convolution"]
+    int8 = [op for op in convs if op.get_rt_info()["runtimePrecision"].astype(str) in ("i8", "u8")]
+    return len(int8), len(convs)
+
+
+def worker(candidate: str, folder: Path, threads: int, iterations: int) -> None:
+    """One measurement in this (fresh) process; prints {"median_ms": ...}."""
+    import numpy as np
+
+    x = np.load(folder / "input.npy")
+    artifact = folder / ARTIFACT[candidate]
+    extra = {}
+    if candidate.startswith("iree"):
+        from quantune_mlir import api
+        module = api.load_module(artifact, threads)
+        print(json.dumps({"median_ms": module.benchmark(x, iterations=iterations).median_ms}))
+        return
+    if candidate.startswith("ort"):
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
+        run = lambda: session.run(None, {"input": x})  # noqa: E731
+    else:
+        import openvino as ov
+        compiled = ov.Core().compile_model(str(artifact), "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                                  "INFERENCE_NUM_THREADS": threads})
+        request = compiled.create_infer_request()
+        run = lambda: request.infer({0: x})  # noqa: E731
+        extra["int8_convolutions"] = _openvino_int8_convolutions(compiled)
+    for _ in range(3):
+        run()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - start) * 1e3)
+    print(json.dumps({"median_ms": statistics.median(samples), **extra}))
+
+
+def measure(candidate: str, folder: Path, threads: int, iterations: int) -> dict:
+    command = [sys.executable, __file__, "--worker", candidate, "--folder", str(folder), "--threads", str(threads),
+               "--iterations", str(iterations)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"{candidate} on {folder.name} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="resnet18,mobilenet_v2")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--calibration-images", type=int, default=64)
+    parser.add_argument("--build", type=Path, default=REPO / "build" / "benchmark_int8")
+    parser.add_argument("--worker", choices=CANDIDATES, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.folder, int(args.threads), args.iterations)
+        return
+
+    models, thread_counts = args.models.split(","), [int(t) for t in args.threads.split(",")]
+    for model in models:
+        log(f"preparing {model}: import, IREE fp32 / int8 / mixed builds, onnxruntime and OpenVINO quantization")
+        prepare(model, args.build / model, args.calibration_images)
+    results: dict[tuple[str, int, str], list[float]] = {}
+    openvino_int8: dict[str, tuple[int, int]] = {}
+    for round_index in range(args.rounds):
+        for model in models:
+            for threads in thread_counts:
+                for candidate in CANDIDATES:
+                    out = measure(candidate, args.build / model, threads, args.iterations)
+                    results.setdefault((model, threads, candidate), []).append(out["median_ms"])
+                    if "int8_convolutions" in out:
+                        openvino_int8[model] = tuple(out["int8_convolutions"])
+        log(f"round {round_index + 1}/{args.rounds} done")
+
+    print(f"int8 latency, batch 1, 224x224; median of {args.rounds} rounds x {args.iterations} iterations, "
+          "fresh process each")
+    print(f"| model | threads | {' | '.join(CANDIDATES)} | IREE fp32 / IREE int8 | IREE fp32 / IREE mixed | "
+          "IREE int8 / ORT int8 | IREE int8 / OpenVINO int8 |")
+    print("|---|---:|" + "---:|" * (len(CANDIDATES) + 4))
+    for model in models:
+        for threads in thread_counts:
+            ms = {c: statistics.median(results[(model, threads, c)]) for c in CANDIDATES}
+            cells = " | ".join(f"{ms[c]:.2f} ms" for c in CANDIDATES)
+            ratios = (ms["iree-fp32"] / ms["iree-int8"], ms["iree-fp32"] / ms["iree-mixed"],
+                      ms["iree-int8"] / ms["ort-int8-u8"], ms["iree-int8"] / ms["openvino-int8"])
+            print(f"| {model} | {threads} | {cells} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+    for model, (int8, total) in openvino_int8.items():
+        print(f"OpenVINO {model}: {int8} of {total} convolutions run int8")
+
+
+if __name__ == "__main__":
+    main()
