@@ -32,6 +32,14 @@ def quantized_vmfb_name(target: str) -> str:
     return f"50_{target}_quantized.vmfb"
 
 
+def audit_name(target: str) -> str:
+    return f"51_{target}_audit.json"
+
+
+def audit_dump_name(target: str) -> str:
+    return f"51_{target}_dump"
+
+
 class BuildDir:
     def __init__(self, path: Path | str):
         self.path = Path(path)

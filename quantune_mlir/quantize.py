@@ -11,8 +11,9 @@ import numpy as np
 
 from .analysis.calibration import CalibrationOptions, activation_params
 from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
-                        calibration_vmfb_name, quantized_vmfb_name)
+                        audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name)
 from .compile import compile_file, get_target
+from .compile.audit import KernelAudit, compile_and_audit
 from .compile.targets import CHANNELS_LAST_FLAG
 from .decision.plan import LayerPlan, PrecisionPlan
 from .errors import QuantuneError
@@ -43,6 +44,8 @@ class QuantizedBuild:
     vmfb: Path
     int8_tensors: tuple[str, ...]  # names of the extra results when expose_int8, in order
     seconds: dict[str, float]
+    audit: KernelAudit | None  # which kernel each layer reached (None for vmvx, which has no machine code)
+    audit_path: Path | None
 
 
 def _load_import(build: BuildDir) -> ir.Module:
@@ -105,8 +108,9 @@ def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
 def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",
                         options: QuantizeOptions = QuantizeOptions(), extra_flags: tuple[str, ...] = ()
                         ) -> QuantizedBuild:
-    """Apply a calibrated plan, lower it to integer linalg and compile: 30_plan.json, 40_quantized.mlirbc,
-    41_lowered.mlirbc and 50_<target>_quantized.vmfb."""
+    """Apply a calibrated plan, lower it to integer linalg, compile and audit the kernels: 30_plan.json,
+    40_quantized.mlirbc, 41_lowered.mlirbc, 50_<target>_quantized.vmfb and 51_<target>_audit.json. A layer
+    planned int8 that compiled to float (or cannot be found) is logged as an error, or raised under strict."""
     build = BuildDir(build_dir)
     seconds = {}
     with build.atomic(PLAN) as path:
@@ -125,10 +129,28 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     with build.atomic(LOWERED_MLIR) as path:
         write_module(module, path, bytecode=True)
     started = time.perf_counter()
-    vmfb = compile_file(build / LOWERED_MLIR, get_target(target).for_int8(), build / quantized_vmfb_name(target),
-                        extra_flags=extra_flags, failure_dir=build.path)
+    compile_target, output = get_target(target).for_int8(), build / quantized_vmfb_name(target)
+    audit = audit_path = None
+    if compile_target.arch == "any":
+        vmfb = compile_file(build / LOWERED_MLIR, compile_target, output, extra_flags=extra_flags,
+                            failure_dir=build.path)
+    else:
+        audit = compile_and_audit(build / LOWERED_MLIR, compile_target, output, layers=tuple(plan.layers),
+                                  extra_flags=extra_flags, dump_dir=build / audit_dump_name(target),
+                                  failure_dir=build.path)
+        vmfb = output
+        with build.atomic(audit_name(target)) as path:
+            path.write_text(audit.to_json())
+        audit_path = build / audit_name(target)
     seconds["compile"] = time.perf_counter() - started
     log.info("quantized %s: %d int8 layers, rewrite %.1f s, compile %.1f s", build.path,
              len(plan.int8_layers()), seconds["rewrite"], seconds["compile"])
+    if audit is not None and (failed := audit.failures(plan.int8_layers())):
+        message = (f"{len(failed)} layer(s) planned int8 did not compile to an integer kernel: "
+                   + ", ".join(f"{v.layer} ({v.verdict})" for v in failed)
+                   + f"; see {audit_path}, and keep them fp32 in the plan")
+        if options.strict:
+            raise QuantuneError(message)
+        log.error(message)
     return QuantizedBuild(plan, build / PLAN, build / LOWERED_MLIR, vmfb,
-                          int8_tensors if options.expose_int8 else (), seconds)
+                          int8_tensors if options.expose_int8 else (), seconds, audit, audit_path)

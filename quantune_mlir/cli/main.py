@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                                         extra_flags=extra_flags)
             print(f"{len(result.plan.int8_layers())} of {len(result.plan.layers)} layers int8; plan "
                   f"{result.plan_path}\nlowered MLIR {result.lowered_mlir}\n{result.vmfb}")
+            if result.audit is not None:
+                print(f"{result.audit.describe()}\n(audit: {result.audit_path})")
         elif args.command == "eval":
             result = api.evaluate_model(args.model, args.data, split=args.split, limit=args.limit,
                                         compare=args.compare, weights=args.weights, threads=args.threads,

@@ -14,7 +14,7 @@ from quantune_mlir.zoo import parse_zoo_id
 
 from test_int8_numerics import _assert_within_one_lsb, _int8_tensors, _quantized
 
-DOT_INSTRUCTIONS = {"x86_64": "vnni: vpdpwssd", "aarch64": ("sdot", "smmla")}
+DOT_INSTRUCTIONS = {"x86_64": "vnni: vpdpwssd", "aarch64": ("dotprod: sdot", "i8mm: smmla")}
 
 
 def _lowered(model_id: str, build_dir, plan_of) -> tuple[object, tuple[str, ...]]:
