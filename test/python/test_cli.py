@@ -1,5 +1,6 @@
 """The console scripts, run as a user would run them."""
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def test_weights_flag_checks_the_checkpoint(tmp_path):
     assert result.returncode == 1
     assert "small.pt does not fit squeezenet1_1-imagenet: shape mismatches (52): features.0.weight" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_quantize_writes_the_plan_the_lowered_module_the_vmfb_and_the_audit(tmp_path):
+    build = tmp_path / "sq"
+    quantune("import", "squeezenet1_1-small", "-o", build)
+    result = quantune("quantize", build, "--all-int8", "--calibration-images", "8")
+    for artifact in ("30_plan.json", "41_lowered.mlirbc", "50_x86_64_quantized.vmfb", "51_x86_64_audit.json"):
+        assert str(build / artifact) in result.stdout and (build / artifact).is_file(), artifact
+    audit = json.loads((build / "51_x86_64_audit.json").read_text())
+    layers = json.loads((build / "01_layers.json").read_text())["layers"]
+    assert {v["layer"] for v in audit["layers"]} == {layer["id"] for layer in layers}
+    assert all(v["verdict"] == "int8" and v["instructions"] == ["vnni: vpdpwssd"] for v in audit["layers"])
+    assert f"kernel audit, x86_64: {audit['dispatch_count']} dispatches per inference" in result.stdout
+    assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpwssd", result.stdout, re.MULTILINE)
