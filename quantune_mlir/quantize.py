@@ -74,6 +74,7 @@ def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                   for layer_id in region.chains}
         append_results(entry_function(module, "main"), [p.value for p in region.points])
         names = [p.names for p in region.points]
+        tied = [(p.names, p.params_name) for p in region.points if p.params_from is not None]
     with build.atomic(CALIBRATION_MLIR) as path:
         write_module(module, path, bytecode=True)
     # The same IREE 3.13 limit as the instrumented analysis build (returned NCHW conv results).
@@ -95,6 +96,8 @@ def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         found = activation_params(np.concatenate([v.ravel() for v in values]), options.calibration,
                                   name=f"tensor {' = '.join(point_names)}")
         params.update({n: found for n in point_names})
+    for point_names, source in tied:
+        params.update({n: params[source] for n in point_names})
     layers_plan = dict(plan.layers)
     for layer_id in plan.int8_layers():
         if layer_id not in region.chains:

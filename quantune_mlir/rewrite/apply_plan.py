@@ -55,7 +55,7 @@ def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, 
         if params is None:
             raise PassFailure(f"layer '{layer_id}' has no {role} quantization parameters in the plan: calibrate "
                               f"it first (quantune quantize does, or api.calibrate_plan)")
-        _insert_fake_quant(point.value, activation_type(tensor_shape(point.value.type), params), point.params_name)
+        _insert_fake_quant(point.value, activation_type(tensor_shape(point.value.type), params), point.name)
     for layer_id, chain in region.chains.items():
         _quantize_weight(chain.layer.weight, plan.layers[layer_id], constants, layer_id)
 

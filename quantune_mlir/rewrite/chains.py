@@ -6,6 +6,10 @@ an optional residual add (whose other operand must itself be an int8 tensor), th
 (ReLU, ReLU6, Clip). Consecutive int8 layers share the tensor between them, so nothing is dequantized and
 requantized there: the producer's epilogue writes the consumer's input directly.
 
+A max pool between int8 layers runs on int8 too: max commutes with the monotonic quantization, so when the
+pool's input is an int8 layer's output and its result an int8 layer's input, both tensors are points and the
+result takes its input's parameters (`QuantPoint.params_from`): the pool then moves int8 values unchanged.
+
 Points are named after the plan entries that hold their parameters: `<layer>.input` and `<layer>.output`.
 One tensor can carry both names (the output of one layer is the input of the next); the producer's output
 parameters then rule.
@@ -19,7 +23,7 @@ from typing import Callable
 
 from ..errors import QuantuneError
 from ..mlir import ir
-from .graph import Constants, Layer, clamp_bounds, layer_of, match_layer, residual_add, users
+from .graph import Constants, Layer, clamp_bounds, layer_of, match_layer, pad_of, residual_add, users
 from .tag_layers import contraction_ops
 
 log = logging.getLogger(__name__)
@@ -51,12 +55,18 @@ class Chain:
 class QuantPoint:
     value: ir.Value
     names: list[str] = field(default_factory=list)
+    params_from: "QuantPoint | None" = None  # a max pool's result takes its input's parameters
+
+    @property
+    def name(self) -> str:
+        """The plan entry naming the tensor: a producer's output before a consumer's input."""
+        outputs = [n for n in self.names if n.endswith(".output")]
+        return (outputs or self.names)[0]
 
     @property
     def params_name(self) -> str:
-        """The plan entry whose parameters the tensor takes: a producer's output before a consumer's input."""
-        outputs = [n for n in self.names if n.endswith(".output")]
-        return (outputs or self.names)[0]
+        """The plan entry whose parameters the tensor takes."""
+        return self.params_from.params_name if self.params_from is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -125,14 +135,37 @@ def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], const
         name(chain.layer.activation, f"{layer_id}.input")
         if chain.end in int8_tensors:
             name(chain.end, f"{layer_id}.output")
+    for source in points:
+        pooled = max_pool_of(source.value)
+        for point in points:
+            if pooled is not None and point.value == pooled:
+                point.params_from = source
     return Int8Region(chains, tuple(points))
 
 
 def _int8_tensors(chains: dict[str, Chain]) -> set[ir.Value]:
-    """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand."""
+    """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand, or through a
+    max pool as its input."""
     inputs = {c.layer.activation for c in chains.values()}
     residuals = {c.residual for c in chains.values() if c.residual is not None}
-    return inputs | {c.end for c in chains.values() if c.end in inputs or c.end in residuals}
+    return inputs | {c.end for c in chains.values()
+                     if c.end in inputs or c.end in residuals or max_pool_of(c.end) in inputs}
+
+
+def max_pool_of(value: ir.Value) -> ir.Value | None:
+    """The result of the max pool that alone reads value (through a -inf padding or none)."""
+    followers = users(value)
+    if len(followers) != 1:
+        return None
+    op, pool_input = followers[0], value
+    if op.name == "tensor.pad":
+        padding = pad_of(op.results[0])
+        if padding is None or padding[3] > -3e38 or len(users(op.results[0])) != 1:
+            return None
+        op, pool_input = users(op.results[0])[0], op.results[0]
+    if op.name != "linalg.pooling_nchw_max" or op.operands[0] != pool_input:
+        return None
+    return op.results[0]
 
 
 def follow_epilogue(value: ir.Value, constants: Constants, *,

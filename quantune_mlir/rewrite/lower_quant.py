@@ -26,7 +26,7 @@ from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
 from .chains import NO_CLAMP, follow_epilogue
-from .graph import Constants, Layer, int_array, layer_of, match_layer, producer, tensor_shape, users
+from .graph import Constants, Layer, int_array, layer_of, match_layer, pad_of, producer, tensor_shape, users
 from .quant_types import UniformType, is_quantized, uniform_type
 from .splice import Splicer, dense
 from .tag_layers import CONTRACTION_OPS
@@ -81,7 +81,9 @@ class _Lowering:
         for op in ops:
             if op.name == "quant.qcast":
                 chain = chain_ending_at.get(op.results[0])
-                self.storage[op.results[0]] = self._emit_chain(chain, op) if chain else self._emit_quantize(op)
+                pool = _int8_max_pool(op)
+                self.storage[op.results[0]] = (self._emit_chain(chain, op) if chain else
+                                               self._emit_max_pool(pool, op) if pool else self._emit_quantize(op))
                 exposed.append(self.storage[op.results[0]])
             elif op.name == "quant.scast":
                 self.storage[op.results[0]] = op.operands[0]
@@ -170,6 +172,31 @@ class _Lowering:
             f"%y = linalg.transpose ins(%arg0 : tensor<{_dims(shape)}i8>) outs(%out : tensor<{_dims(model)}i8>) "
             f"permutation = [0, 3, 1, 2]\nreturn %y : tensor<{_dims(model)}i8>", value.owner.location)
         return transposed
+
+    def _emit_max_pool(self, pool: ir.Operation, qcast: ir.Operation) -> ir.Value:
+        """The max pool on the int8 values of its input, channels-last, padded with the smallest int8."""
+        source = _dcast_source(_unpadded(pool.operands[0]))
+        x_shape = channels_last(tensor_shape(source.type))
+        y_shape = channels_last(tensor_shape(pool.results[0].type))
+        window = tensor_shape(pool.operands[1].type)
+        lines, x = ["%lowest = arith.constant -128 : i8"], "%arg0"
+        padding = pad_of(pool.operands[0])
+        if padding is not None:
+            low, high = channels_last(padding[1]), channels_last(padding[2])
+            padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
+            lines += [f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
+                      "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %lowest : i8",
+                      f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
+            x, x_shape = "%padded", padded
+        y_type = f"tensor<{_dims(y_shape)}i8>"
+        lines += [f"%window = tensor.empty() : tensor<{_dims(window)}i8>", f"%init = tensor.empty() : {y_type}",
+                  f"%lows = linalg.fill ins(%lowest : i8) outs(%init : {y_type}) -> {y_type}",
+                  f"%y = linalg.pooling_nhwc_max {{dilations = dense<{list(int_array(pool, 'dilations'))}> : "
+                  f"tensor<2xi64>, strides = dense<{list(int_array(pool, 'strides'))}> : tensor<2xi64>}} "
+                  f"ins({x}, %window : tensor<{_dims(x_shape)}i8>, tensor<{_dims(window)}i8>) outs(%lows : {y_type})"
+                  f" -> {y_type}", f"return %y : {y_type}"]
+        (value,) = self.splicer.call(qcast, [self.storage[source]], [y_type], "\n".join(lines), pool.location)
+        return value
 
     def _emit_quantize(self, qcast: ir.Operation) -> ir.Value:
         params = _activation(qcast.results[0].type, _point_name(qcast))
@@ -377,6 +404,18 @@ def _next(op: ir.Operation) -> ir.Operation:
 def _dcast_source(value: ir.Value) -> ir.Value | None:
     op = producer(value)
     return op.operands[0] if op is not None and op.name == "quant.dcast" else None
+
+
+def _int8_max_pool(qcast: ir.Operation) -> ir.Operation | None:
+    """The max pool whose result qcast quantizes when the pool reads a dequantized tensor with the same
+    parameters (quantune-apply-plan ties them, see chains.py): then it can run on the int8 values."""
+    pool = producer(qcast.operands[0])
+    if pool is None or pool.name != "linalg.pooling_nchw_max":
+        return None
+    source = _dcast_source(_unpadded(pool.operands[0]))
+    if source is None or uniform_type(source.type).activation != uniform_type(qcast.results[0].type).activation:
+        return None
+    return pool
 
 
 def _is_weight(dcast: ir.Operation) -> bool:

@@ -15,7 +15,7 @@ from quantune_mlir.decision.plan import PrecisionPlan
 from quantune_mlir.mlir import ir, parse_module
 from quantune_mlir.quantization import INT_RANGES, quantize_weight
 from quantune_mlir.rewrite.chains import Chain, int8_region
-from quantune_mlir.rewrite.graph import Constants, int_array
+from quantune_mlir.rewrite.graph import Constants, int_array, pad_of, producer
 
 
 def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dict[str, np.ndarray]
@@ -27,7 +27,7 @@ def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dic
     with module.context:
         constants = Constants(module)
         region = int8_region(module, set(plan.int8_layers()), constants)
-        point_name = {p.value: p.params_name for p in region.points}
+        point_name = {p.value: p.name for p in region.points}
 
         def params(value):
             layer_id, role = point_name[value].rsplit(".", 1)
@@ -40,7 +40,23 @@ def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dic
             residual = (tensors[point_name[chain.residual]], params(chain.residual)) \
                 if chain.residual is not None else None
             expected[point_name[chain.end]] = _layer(chain, plan, constants, x, residual, params(chain.end))
+        for point in region.points:
+            if point.params_from is not None:
+                expected[point.name] = _max_pool(producer(point.value), tensors[point.params_from.name])
     return expected
+
+
+def _max_pool(pool: ir.Operation, x: np.ndarray) -> np.ndarray:
+    """A max pool between int8 layers, on the int8 values (their parameters are the same on both sides)."""
+    padded = torch.from_numpy(x.astype(np.float64))
+    padding = pad_of(pool.operands[0])
+    if padding is not None:
+        (_, _, top, left), (_, _, bottom, right) = padding[1], padding[2]
+        padded = torch.nn.functional.pad(padded, (left, right, top, bottom), value=-np.inf)
+    window = tuple(ir.RankedTensorType(pool.operands[1].type).shape)
+    pooled = torch.nn.functional.max_pool2d(padded, window, stride=int_array(pool, "strides"),
+                                            dilation=int_array(pool, "dilations"))
+    return pooled.numpy().astype(np.int8)
 
 
 def _layer(chain: Chain, plan: PrecisionPlan, constants: Constants, x, residual, out) -> np.ndarray:
