@@ -6,9 +6,11 @@ an optional residual add (whose other operand must itself be an int8 tensor), th
 (ReLU, ReLU6, Clip). Consecutive int8 layers share the tensor between them, so nothing is dequantized and
 requantized there: the producer's epilogue writes the consumer's input directly.
 
-A max pool between int8 layers runs on int8 too: max commutes with the monotonic quantization, so when the
-pool's input is an int8 layer's output and its result an int8 layer's input, both tensors are points and the
-result takes its input's parameters (`QuantPoint.params_from`): the pool then moves int8 values unchanged.
+Max pools and channel concatenations between int8 layers run on int8 too ("pass-through" ops): quantization
+is monotonic and elementwise, so quantize(max(x)) = max(quantize(x)) and quantize(concat(a, b)) =
+concat(quantize(a), quantize(b)) for one set of parameters. When int8 layers' outputs reach an int8 layer's
+input only through such ops, every tensor on the way is a point and takes that input's parameters
+(`QuantPoint.params_from`): the producers' epilogues write the consumer's scale and the ops move int8 values.
 
 Points are named after the plan entries that hold their parameters: `<layer>.input` and `<layer>.output`.
 One tensor can carry both names (the output of one layer is the input of the next); the producer's output
@@ -23,7 +25,8 @@ from typing import Callable
 
 from ..errors import QuantuneError
 from ..mlir import ir
-from .graph import Constants, Layer, clamp_bounds, layer_of, match_layer, pad_of, residual_add, users
+from .graph import (Constants, Layer, clamp_bounds, layer_of, match_layer, pad_of, producer, residual_add,
+                    tensor_shape, users)
 from .tag_layers import contraction_ops
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ class Chain:
 class QuantPoint:
     value: ir.Value
     names: list[str] = field(default_factory=list)
-    params_from: "QuantPoint | None" = None  # a max pool's result takes its input's parameters
+    params_from: "QuantPoint | None" = None  # the point after the pass-through ops this tensor feeds
 
     @property
     def name(self) -> str:
@@ -135,37 +138,70 @@ def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], const
         name(chain.layer.activation, f"{layer_id}.input")
         if chain.end in int8_tensors:
             name(chain.end, f"{layer_id}.output")
-    for source in points:
-        pooled = max_pool_of(source.value)
+    for chain in chains.values():
+        path = _pass_through_path(chain.end, chains)
+        if path is None or len(path) < 2:
+            continue
+        consumer = next(p for p in points if p.value == path[-1])
+        for value in path[1:-1]:
+            name(value, f"{consumer.name}.before_{producer(value).name.split('.')[-1]}")
         for point in points:
-            if pooled is not None and point.value == pooled:
-                point.params_from = source
+            if point.value in path[:-1]:
+                point.params_from = consumer
     return Int8Region(chains, tuple(points))
 
 
 def _int8_tensors(chains: dict[str, Chain]) -> set[ir.Value]:
-    """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand, or through a
-    max pool as its input."""
+    """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand, or reaches as
+    its input through pass-through ops."""
     inputs = {c.layer.activation for c in chains.values()}
     residuals = {c.residual for c in chains.values() if c.residual is not None}
     return inputs | {c.end for c in chains.values()
-                     if c.end in inputs or c.end in residuals or max_pool_of(c.end) in inputs}
+                     if c.end in inputs or c.end in residuals or _pass_through_path(c.end, chains) is not None}
 
 
-def max_pool_of(value: ir.Value) -> ir.Value | None:
-    """The result of the max pool that alone reads value (through a -inf padding or none)."""
+def _pass_through_path(value: ir.Value, chains: dict[str, Chain]) -> list[ir.Value] | None:
+    """[value, ..., an int8 layer's input] through pass-through ops whose operands are all int8 chain ends or
+    pass-through results; None when value does not get there."""
+    inputs = {c.layer.activation for c in chains.values()}
+    ends = {c.end for c in chains.values()}
+    path = [value]
+    while path[-1] not in inputs:
+        result = pass_through_result(path[-1])
+        if result is None:
+            return None
+        op = producer(result)
+        for operand in (op.operands[:1] if op.name == "linalg.pooling_nchw_max" else op.operands):
+            source = pad_of(operand)[0] if pad_of(operand) is not None else operand
+            if source != path[-1] and source not in ends:
+                return None
+        path.append(result)
+    return path
+
+
+PASS_THROUGH_OPS = ("linalg.pooling_nchw_max", "tensor.concat")
+
+
+def pass_through_result(value: ir.Value) -> ir.Value | None:
+    """The result of the max pool (through a -inf padding, or none) or channel concatenation that alone reads
+    value."""
     followers = users(value)
     if len(followers) != 1:
         return None
-    op, pool_input = followers[0], value
+    op, operand = followers[0], value
     if op.name == "tensor.pad":
         padding = pad_of(op.results[0])
         if padding is None or padding[3] > -3e38 or len(users(op.results[0])) != 1:
             return None
-        op, pool_input = users(op.results[0])[0], op.results[0]
-    if op.name != "linalg.pooling_nchw_max" or op.operands[0] != pool_input:
-        return None
-    return op.results[0]
+        op, operand = users(op.results[0])[0], op.results[0]
+        if op.name != "linalg.pooling_nchw_max":
+            return None
+    if op.name == "linalg.pooling_nchw_max" and op.operands[0] == operand:
+        return op.results[0]
+    if op.name == "tensor.concat" and ir.IntegerAttr(op.attributes["dim"]).value == 1 and \
+            len(tensor_shape(value.type)) == 4:
+        return op.results[0]
+    return None
 
 
 def follow_epilogue(value: ir.Value, constants: Constants, *,

@@ -25,7 +25,7 @@ from ..mlir import LAYER_ATTR, POINT_ATTR, ir
 from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
-from .chains import NO_CLAMP, follow_epilogue
+from .chains import NO_CLAMP, PASS_THROUGH_OPS, follow_epilogue
 from .graph import Constants, Layer, int_array, layer_of, match_layer, pad_of, producer, tensor_shape, users
 from .quant_types import UniformType, is_quantized, uniform_type
 from .splice import Splicer, dense
@@ -81,9 +81,10 @@ class _Lowering:
         for op in ops:
             if op.name == "quant.qcast":
                 chain = chain_ending_at.get(op.results[0])
-                pool = _int8_max_pool(op)
+                passing = _int8_pass_through(op)
                 self.storage[op.results[0]] = (self._emit_chain(chain, op) if chain else
-                                               self._emit_max_pool(pool, op) if pool else self._emit_quantize(op))
+                                               self._emit_pass_through(passing, op) if passing else
+                                               self._emit_quantize(op))
                 exposed.append(self.storage[op.results[0]])
             elif op.name == "quant.scast":
                 self.storage[op.results[0]] = op.operands[0]
@@ -173,29 +174,19 @@ class _Lowering:
             f"permutation = [0, 3, 1, 2]\nreturn %y : tensor<{_dims(model)}i8>", value.owner.location)
         return transposed
 
-    def _emit_max_pool(self, pool: ir.Operation, qcast: ir.Operation) -> ir.Value:
-        """The max pool on the int8 values of its input, channels-last, padded with the smallest int8."""
-        source = _dcast_source(_unpadded(pool.operands[0]))
-        x_shape = channels_last(tensor_shape(source.type))
-        y_shape = channels_last(tensor_shape(pool.results[0].type))
-        window = tensor_shape(pool.operands[1].type)
-        lines, x = ["%lowest = arith.constant -128 : i8"], "%arg0"
-        padding = pad_of(pool.operands[0])
-        if padding is not None:
-            low, high = channels_last(padding[1]), channels_last(padding[2])
-            padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
-            lines += [f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
-                      "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %lowest : i8",
-                      f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
-            x, x_shape = "%padded", padded
+    def _emit_pass_through(self, op: ir.Operation, qcast: ir.Operation) -> ir.Value:
+        """A max pool or channel concatenation on the int8 values of its inputs, channels-last."""
+        y_shape = channels_last(tensor_shape(op.results[0].type))
         y_type = f"tensor<{_dims(y_shape)}i8>"
-        lines += [f"%window = tensor.empty() : tensor<{_dims(window)}i8>", f"%init = tensor.empty() : {y_type}",
-                  f"%lows = linalg.fill ins(%lowest : i8) outs(%init : {y_type}) -> {y_type}",
-                  f"%y = linalg.pooling_nhwc_max {{dilations = dense<{list(int_array(pool, 'dilations'))}> : "
-                  f"tensor<2xi64>, strides = dense<{list(int_array(pool, 'strides'))}> : tensor<2xi64>}} "
-                  f"ins({x}, %window : tensor<{_dims(x_shape)}i8>, tensor<{_dims(window)}i8>) outs(%lows : {y_type})"
-                  f" -> {y_type}", f"return %y : {y_type}"]
-        (value,) = self.splicer.call(qcast, [self.storage[source]], [y_type], "\n".join(lines), pool.location)
+        if op.name == "tensor.concat":
+            sources = [_dcast_source(v) for v in op.operands]
+            types = ", ".join(f"tensor<{_dims(channels_last(tensor_shape(v.type)))}i8>" for v in sources)
+            body = (f"%y = tensor.concat dim(3) {', '.join(f'%arg{i}' for i in range(len(sources)))} : "
+                    f"({types}) -> {y_type}\nreturn %y : {y_type}")
+        else:
+            sources = [_dcast_source(_unpadded(op.operands[0]))]
+            body = _max_pool(op, channels_last(tensor_shape(sources[0].type)), y_type)
+        (value,) = self.splicer.call(qcast, [self.storage[v] for v in sources], [y_type], body, op.location)
         return value
 
     def _emit_quantize(self, qcast: ir.Operation) -> ir.Value:
@@ -406,16 +397,39 @@ def _dcast_source(value: ir.Value) -> ir.Value | None:
     return op.operands[0] if op is not None and op.name == "quant.dcast" else None
 
 
-def _int8_max_pool(qcast: ir.Operation) -> ir.Operation | None:
-    """The max pool whose result qcast quantizes when the pool reads a dequantized tensor with the same
-    parameters (quantune-apply-plan ties them, see chains.py): then it can run on the int8 values."""
-    pool = producer(qcast.operands[0])
-    if pool is None or pool.name != "linalg.pooling_nchw_max":
+def _max_pool(pool: ir.Operation, x_shape: tuple[int, ...], y_type: str) -> str:
+    """The body of an int8 channels-last max pool, padded with the smallest int8 (the fp32 pool pads with -inf)."""
+    window = tensor_shape(pool.operands[1].type)
+    lines, x = ["%lowest = arith.constant -128 : i8"], "%arg0"
+    padding = pad_of(pool.operands[0])
+    if padding is not None:
+        low, high = channels_last(padding[1]), channels_last(padding[2])
+        padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
+        lines += [f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
+                  "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %lowest : i8",
+                  f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
+        x, x_shape = "%padded", padded
+    lines += [f"%window = tensor.empty() : tensor<{_dims(window)}i8>", f"%init = tensor.empty() : {y_type}",
+              f"%lows = linalg.fill ins(%lowest : i8) outs(%init : {y_type}) -> {y_type}",
+              f"%y = linalg.pooling_nhwc_max {{dilations = dense<{list(int_array(pool, 'dilations'))}> : "
+              f"tensor<2xi64>, strides = dense<{list(int_array(pool, 'strides'))}> : tensor<2xi64>}} "
+              f"ins({x}, %window : tensor<{_dims(x_shape)}i8>, tensor<{_dims(window)}i8>) outs(%lows : {y_type}) "
+              f"-> {y_type}", f"return %y : {y_type}"]
+    return "\n".join(lines)
+
+
+def _int8_pass_through(qcast: ir.Operation) -> ir.Operation | None:
+    """The max pool or concatenation whose result qcast quantizes, when it reads dequantized tensors with the
+    same parameters as its result (quantune-apply-plan ties them, see chains.py): it then runs on int8."""
+    op = producer(qcast.operands[0])
+    if op is None or op.name not in PASS_THROUGH_OPS:
         return None
-    source = _dcast_source(_unpadded(pool.operands[0]))
-    if source is None or uniform_type(source.type).activation != uniform_type(qcast.results[0].type).activation:
-        return None
-    return pool
+    operands = [_unpadded(op.operands[0])] if op.name == "linalg.pooling_nchw_max" else list(op.operands)
+    wanted = uniform_type(qcast.results[0].type).activation
+    for source in map(_dcast_source, operands):
+        if source is None or uniform_type(source.type).activation != wanted:
+            return None
+    return op
 
 
 def _is_weight(dcast: ir.Operation) -> bool:

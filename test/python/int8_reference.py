@@ -14,7 +14,7 @@ import torch
 from quantune_mlir.decision.plan import PrecisionPlan
 from quantune_mlir.mlir import ir, parse_module
 from quantune_mlir.quantization import INT_RANGES, quantize_weight
-from quantune_mlir.rewrite.chains import Chain, int8_region
+from quantune_mlir.rewrite.chains import PASS_THROUGH_OPS, Chain, int8_region
 from quantune_mlir.rewrite.graph import Constants, int_array, pad_of, producer
 
 
@@ -40,9 +40,16 @@ def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dic
             residual = (tensors[point_name[chain.residual]], params(chain.residual)) \
                 if chain.residual is not None else None
             expected[point_name[chain.end]] = _layer(chain, plan, constants, x, residual, params(chain.end))
-        for point in region.points:
-            if point.params_from is not None:
-                expected[point.name] = _max_pool(producer(point.value), tensors[point.params_from.name])
+        for point in region.points:  # pass-through ops between int8 layers run on int8
+            op = producer(point.value)
+            if op is None or op.name not in PASS_THROUGH_OPS:
+                continue
+            sources = [pad_of(op.operands[0])[0] if pad_of(op.operands[0]) is not None else op.operands[0]] \
+                if op.name == "linalg.pooling_nchw_max" else list(op.operands)
+            if all(s in point_name for s in sources):
+                inputs = [tensors[point_name[s]] for s in sources]
+                expected[point.name] = np.concatenate(inputs, axis=1) if op.name == "tensor.concat" else \
+                    _max_pool(op, inputs[0])
     return expected
 
 
@@ -56,7 +63,8 @@ def _max_pool(pool: ir.Operation, x: np.ndarray) -> np.ndarray:
     window = tuple(ir.RankedTensorType(pool.operands[1].type).shape)
     pooled = torch.nn.functional.max_pool2d(padded, window, stride=int_array(pool, "strides"),
                                             dilation=int_array(pool, "dilations"))
-    return pooled.numpy().astype(np.int8)
+    height, width = ir.RankedTensorType(pool.results[0].type).shape[2:]
+    return pooled.numpy()[..., :height, :width].astype(np.int8)  # ceil-mode pools pad more than they read
 
 
 def _layer(chain: Chain, plan: PrecisionPlan, constants: Constants, x, residual, out) -> np.ndarray:
