@@ -114,15 +114,17 @@ def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], const
                 and chain.layer.op.is_before_in_block(other.layer.op) for other in chains.values()):
             chains[layer_id] = _cut(chain)
 
-    # A residual operand must be int8 already: an int8 layer's input or the int8 end of another chain.
-    int8_tensors = _int8_tensors(chains)
-    for layer_id, chain in list(chains.items()):
-        if chain.residual is not None and chain.residual not in int8_tensors:
-            chains[layer_id] = _cut(chain)
-    int8_tensors = _int8_tensors(chains)
-    for layer_id, chain in list(chains.items()):
-        if chain.end not in int8_tensors:
-            chains[layer_id] = _cut(chain)
+    # A residual operand must be int8 already (an int8 layer's input or the int8 end of another chain), and a
+    # chain folds its epilogue only when its end is int8; each cut can undo another chain's int8 residual.
+    changed = True
+    while changed:
+        int8_tensors = _int8_tensors(chains)
+        uncut = {layer_id: chain for layer_id, chain in chains.items() if chain.ops}
+        changed = False
+        for layer_id, chain in uncut.items():
+            if chain.end not in int8_tensors or (chain.residual is not None and chain.residual not in int8_tensors):
+                chains[layer_id] = _cut(chain)
+                changed = True
 
     points: list[QuantPoint] = []
 

@@ -110,11 +110,11 @@ class _Lowering:
             return None
         source = _dcast_source(layer.activation)
         weight = _quantized_constant(layer.weight)
-        if (source is None) != (weight is None):
-            raise PassFailure(f"layer '{layer.id}': quantize both operands of a contraction or neither "
-                              f"(its {'activation' if source is not None else 'weight'} alone is quantized)")
+        if weight is None:
+            return None  # fp32, also when it reads an int8 tensor another layer reads (dequantized for it)
         if source is None:
-            return None
+            raise PassFailure(f"layer '{layer.id}': quantize both operands of a contraction or neither "
+                              "(its weight alone is quantized)")
         values, weight_type = weight
         int8_values = self.constants.value_of(values)
         scales = np.broadcast_to(weight_type.scales, (int8_values.shape[0],)).astype(np.float64)

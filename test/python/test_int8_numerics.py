@@ -64,14 +64,24 @@ def test_all_int8_matches_the_reference_within_one_lsb_slow_models(model_id, tmp
     _check_against_reference(model_id, tmp_path)
 
 
-def test_mixed_plan_first_and_last_fp32_matches_the_reference(tmp_path):
-    def first_last_fp32(table):
-        plan = PrecisionPlan.uniform(table, "int8")
-        return PrecisionPlan(plan.model, {**plan.layers, table.ids[0]: LayerPlan("fp32"),
-                                          table.ids[-1]: LayerPlan("fp32")})
+def first_and_last_fp32(table) -> PrecisionPlan:
+    return with_fp32(table, {table.ids[0], table.ids[-1]})
 
-    build, test_input = _quantized("resnet18-small", tmp_path, first_last_fp32)
-    assert build.plan.layers["conv1"].precision == "fp32" and build.plan.layers["fc"].precision == "fp32"
+
+def alternating(table) -> PrecisionPlan:
+    return with_fp32(table, set(table.ids[1::2]))
+
+
+def with_fp32(table, fp32_layers: set[str]) -> PrecisionPlan:
+    plan = PrecisionPlan.uniform(table, "int8")
+    return PrecisionPlan(plan.model, {**plan.layers, **{layer: LayerPlan("fp32") for layer in fp32_layers}})
+
+
+@pytest.mark.parametrize("plan_of", [first_and_last_fp32, alternating])
+def test_mixed_plans_match_the_reference(plan_of, tmp_path):
+    build, test_input = _quantized("resnet18-small", tmp_path, plan_of)
+    planned = plan_of(api.load_layer_table(tmp_path))
+    assert set(build.plan.int8_layers()) == set(planned.int8_layers()) != set(planned.layers)
     logits, tensors = _int8_tensors(build.vmfb, build, test_input)
     expected = reference_int8_outputs((tmp_path / IMPORT_MLIR).read_bytes(), build.plan, tensors)
     _assert_within_one_lsb(tensors, expected)
