@@ -10,12 +10,12 @@ from typing import Callable
 import numpy as np
 
 from .data import LabelledData
+from .analysis.metrics import sqnr_db
 from .errors import QuantuneError
 
 log = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], np.ndarray]  # a batch of inputs -> a batch of logits
-SQNR_CAP_DB = 200.0  # what identical outputs report instead of infinity
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,6 @@ def _logits(predictor: Predictor, data: LabelledData, batch_size: int) -> np.nda
         raise QuantuneError(f"{data.name}: label {int(data.labels.max())} is out of range for {predictor.name}, "
                             f"which predicts {logits.shape[1]} classes")
     return logits
-
-
-def sqnr_db(reference: np.ndarray, other: np.ndarray) -> float:
-    """10 log10(signal power / noise power), capped at SQNR_CAP_DB for identical arrays."""
-    reference, other = reference.astype(np.float64), other.astype(np.float64)
-    noise = float(np.sum((reference - other) ** 2))
-    signal = float(np.sum(reference ** 2))
-    if noise == 0.0:
-        return SQNR_CAP_DB
-    if signal == 0.0:
-        return -SQNR_CAP_DB
-    return float(np.clip(10.0 * np.log10(signal / noise), -SQNR_CAP_DB, SQNR_CAP_DB))
 
 
 @dataclass(frozen=True)
