@@ -225,7 +225,7 @@ def _activation(t: ir.Type, where: str):
 
 def _contraction(layer: Layer, weight: np.ndarray, zero_point: int) -> list[str]:
     """Lines computing %acc, the layer's i32 accumulator in storage layout (channels last), from %arg0 (int8,
-    channels last), in the op form IREE 3.13 runs fastest for that layer (README, "int8 speed"): a 1x1 conv is
+    channels last), in the op form IREE 3.13 runs fastest for that layer (pipelines/README.md): a 1x1 conv is
     a matmul [H*W, C] x [C, F], which reaches the data-tiled int8 mmt4d kernels without im2col; a depthwise
     conv is `depthwise_conv_2d_nhwc_hwc`, which IREE vectorises (NCHW gets no vector multiply) and never
     turns into im2col; other convs are `conv_2d_nhwc_hwcf`, which IREE's im2col makes a data-tiled matmul."""
