@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from quantune_mlir import api
-from quantune_mlir.data import FASHION_MNIST_PREPROCESS, LabelledData
-from quantune_mlir.data.resolve import load_data
+from quantune_mlir.data import LabelledData
 from quantune_mlir.analysis.metrics import SQNR_CAP_DB
 from quantune_mlir.evaluation import Predictor, evaluate
 

@@ -2,7 +2,6 @@
 batch-norm folding, and the same ids from the PyTorch and the ONNX frontend."""
 import numpy as np
 import onnx
-import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 

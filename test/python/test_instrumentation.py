@@ -1,5 +1,4 @@
 """The instrumented FP32 build returns every layer's output, and each matches PyTorch's module output."""
-import numpy as np
 import torch
 
 from quantune_mlir import api
