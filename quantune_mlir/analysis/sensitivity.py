@@ -1,0 +1,62 @@
+"""The sensitivity list: every layer with its four local metrics and its score, most sensitive first, as the JSON
+file (`20_sensitivity.json`) that the policies, the report and the user read."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import QuantuneError
+from .metrics import LayerMetrics, MetricRatios, sensitivity_scores
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SensitivityEntry:
+    score: float
+    metrics: LayerMetrics
+
+    @property
+    def layer(self) -> str:
+        return self.metrics.layer
+
+
+@dataclass(frozen=True)
+class SensitivityList:
+    model: str
+    ratios: MetricRatios
+    entries: tuple[SensitivityEntry, ...]  # most sensitive first; ties keep the model's layer order
+
+    @classmethod
+    def from_metrics(cls, model: str, metrics: list[LayerMetrics], ratios: MetricRatios = MetricRatios()
+                     ) -> "SensitivityList":
+        scores = sensitivity_scores(metrics, ratios)
+        ranked = sorted(metrics, key=lambda m: -scores[m.layer])
+        return cls(model, ratios, tuple(SensitivityEntry(scores[m.layer], m) for m in ranked))
+
+    @property
+    def ranked(self) -> list[str]:
+        return [entry.layer for entry in self.entries]
+
+    def to_json(self) -> str:
+        return json.dumps({"schema_version": SCHEMA_VERSION, "model": self.model, "ratios": asdict(self.ratios),
+                           "layers": [{"score": e.score, **asdict(e.metrics)} for e in self.entries]}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "sensitivity list") -> "SensitivityList":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise QuantuneError(f"{source}: not JSON ({e})") from None
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            found = data.get("schema_version") if isinstance(data, dict) else None
+            raise QuantuneError(f"{source}: schema_version {found!r}, this quantune reads {SCHEMA_VERSION}; "
+                                "rerun `quantune analyze`")
+        names = [f.name for f in fields(LayerMetrics)]
+        try:
+            entries = tuple(SensitivityEntry(float(layer["score"]), LayerMetrics(**{n: layer[n] for n in names}))
+                            for layer in data["layers"])
+            return cls(str(data["model"]), MetricRatios(**data["ratios"]), entries)
+        except (KeyError, TypeError) as e:
+            raise QuantuneError(f"{source}: missing or malformed field ({e}); expected model, ratios and layers "
+                                f"with score, {', '.join(names)}") from None

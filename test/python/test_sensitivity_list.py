@@ -1,0 +1,47 @@
+"""The sensitivity list's JSON schema and its bar chart."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from quantune_mlir.analysis.metrics import LayerMetrics, MetricRatios
+from quantune_mlir.analysis.sensitivity import SensitivityList
+from quantune_mlir.errors import QuantuneError
+from quantune_mlir.report.plots import sensitivity_bars
+
+METRICS = [LayerMetrics("a", 40.0, 1e-4, 30.0, 1e-3), LayerMetrics("b", 20.0, 1e-2, 10.0, 1e-1),
+           LayerMetrics("c", 30.0, 1e-4, 20.0, 1e-1)]
+
+
+def test_the_list_is_ranked_and_round_trips_through_json():
+    sensitivity = SensitivityList.from_metrics("net", METRICS, MetricRatios(activation_mse=2))
+    assert sensitivity.ranked == ["b", "c", "a"] and sensitivity.entries[0].score == 1.0
+    data = json.loads(sensitivity.to_json())
+    assert data["schema_version"] == 1 and data["ratios"]["activation_mse"] == 2
+    assert data["layers"][1] == {"score": pytest.approx((0.5 + 0 + 0.5 + 2 * 1.0) / 5), "layer": "c",
+                                 "weight_sqnr_db": 30.0, "weight_mse": 1e-4, "activation_sqnr_db": 20.0,
+                                 "activation_mse": 1e-1}
+    assert SensitivityList.from_json(sensitivity.to_json()) == sensitivity
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1", r"s\.json: not JSON"),
+    ('{"schema_version": 7}', r"s\.json: schema_version 7, this quantune reads 1; rerun `quantune analyze`"),
+    ('{"schema_version": 1, "model": "m", "ratios": {}, "layers": [{"score": 1}]}',
+     r"s\.json: missing or malformed field \('layer'\); expected model, ratios and layers with score, layer, "
+     r"weight_sqnr_db"),
+])
+def test_bad_files_name_the_problem(text, message):
+    with pytest.raises(QuantuneError, match=message):
+        SensitivityList.from_json(text, "s.json")
+
+
+def test_bar_chart_is_a_png_with_a_bar_per_layer(tmp_path):
+    sensitivity = SensitivityList.from_metrics("net", METRICS)
+    path = sensitivity_bars(sensitivity, tmp_path / "sensitivity.png", fp32_layers=frozenset({"b"}))
+    assert path.is_file() and not (tmp_path / "sensitivity.png.partial").exists()
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    red = ((pixels[..., 0] > 150) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)).sum()  # the FP32 layer's bar
+    blue = ((pixels[..., 2] > 150) & (pixels[..., 0] < 90)).sum()  # the two int8 layers' bars
+    assert red > blue > 0  # b (score 1, FP32) has the longest bar, c (0.5) a shorter one, a (0) none
