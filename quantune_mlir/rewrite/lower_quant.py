@@ -35,7 +35,8 @@ from .tag_layers import CONTRACTION_OPS
 
 # IREE's own conv-to-im2col rewrite (what --iree-global-opt-use-im2col-for-convs runs), applied to each dense
 # int8 conv alone: the flag would also turn depthwise convs into batch_matvec (3x slower MobileNetV2, measured)
-# and the fp32 convs of a mixed plan into im2col (slower than IREE's channels-last direct convs).
+# and the fp32 convs of a mixed plan into im2col (slower than IREE's channels-last direct convs). Batch 1 only:
+# on a batched i8 conv IREE 3.13's rewrite writes an invalid body (arith.addi of i8 and i32).
 IM2COL = "builtin.module(func.func(iree-global-opt-convert-conv2d-to-img2col))"
 
 
@@ -158,8 +159,9 @@ class _Lowering:
                                            fixed_point_multiplier(residual_multiplier, shift) if residual else None)
             result = f"tensor<{_dims(acc_shape)}i8>"
         body.append(f"return %y : {result}")
+        batch = tensor_shape(layer.activation.type)[0]
         (value,) = self.splicer.call(before, args, [result], "\n".join(body), layer.op.location,
-                                     IM2COL if layer.kind == "conv" else None)
+                                     IM2COL if layer.kind == "conv" and batch == 1 else None)
         return value
 
     def _in_model_layout(self, value: ir.Value, block: ir.Block) -> ir.Value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from quantune_mlir import api
 from quantune_mlir.build_dir import IMPORT_MLIR
@@ -96,3 +97,31 @@ def test_vmvx_and_x86_int8_builds_agree_within_one_lsb(tmp_path):
     _, x86 = _int8_tensors(build.vmfb, build, test_input)
     _, interpreted = _int8_tensors(vmvx, build, test_input)
     _assert_within_one_lsb(interpreted, x86)
+
+
+class _Batched(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.b = torch.nn.Conv2d(8, 8, 1)
+        self.c = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.a(x))
+        x = torch.relu(self.c(torch.relu(self.b(x)) + x))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_batched_model_matches_the_reference(tmp_path):
+    """Batch 4: dense convs stay direct convs (IREE's im2col rewrite is batch 1 only), 1x1 convs too."""
+    torch.manual_seed(0)
+    model, x = _Batched().eval(), torch.randn(4, 3, 8, 8)
+    api.import_model(model, example_inputs=(x,), build_dir=tmp_path, name="batched")
+    plan = calibrate(tmp_path, PrecisionPlan.uniform(api.load_layer_table(tmp_path), "int8"),
+                     torch.randn(16, 3, 8, 8).numpy(), EXPOSE)
+    build = rewrite_and_compile(tmp_path, plan, "x86_64", EXPOSE)
+    logits, tensors = _int8_tensors(build.vmfb, build, x.numpy())
+    _assert_within_one_lsb(tensors, reference_int8_outputs((tmp_path / IMPORT_MLIR).read_bytes(), build.plan, tensors))
+    assert (logits.argmax(1) == model(x).argmax(1).numpy()).all()
+    assert not build.audit.failures(build.plan.int8_layers())
