@@ -148,12 +148,22 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     seconds["compile"] = time.perf_counter() - started
     log.info("quantized %s: %d int8 layers, rewrite %.1f s, compile %.1f s", build.path,
              len(plan.int8_layers()), seconds["rewrite"], seconds["compile"])
-    if audit is not None and (failed := audit.failures(plan.int8_layers())):
-        message = (f"{len(failed)} layer(s) planned int8 did not compile to an integer kernel: "
-                   + ", ".join(f"{v.layer} ({v.verdict})" for v in failed)
-                   + f"; see {audit_path}, and keep them fp32 in the plan")
-        if options.strict:
-            raise QuantuneError(message)
-        log.error(message)
+    if audit is not None:
+        report_audit_failures(audit, plan.int8_layers(), audit_path, strict=options.strict)
     return QuantizedBuild(plan, build / PLAN, build / LOWERED_MLIR, vmfb,
                           int8_tensors if options.expose_int8 else (), seconds, audit, audit_path)
+
+
+def report_audit_failures(audit: KernelAudit, planned_int8: tuple[str, ...], audit_path: Path, *,
+                          strict: bool) -> None:
+    """A layer planned int8 that compiled to float, or that the audit cannot find, is never silent: an error
+    in the log, or raised under strict."""
+    failed = audit.failures(planned_int8)
+    if not failed:
+        return
+    message = (f"{len(failed)} layer(s) planned int8 did not compile to an integer kernel: "
+               + ", ".join(f"{v.layer} ({v.verdict})" for v in failed)
+               + f"; see {audit_path}, and keep them fp32 in the plan")
+    if strict:
+        raise QuantuneError(message)
+    log.error(message)

@@ -26,7 +26,7 @@ from typing import Callable
 from ..errors import QuantuneError
 from ..mlir import ir
 from .graph import (Constants, Layer, clamp_bounds, layer_of, match_layer, pad_of, producer, residual_add,
-                    tensor_shape, users)
+                    tensor_shape, unpadded, users)
 from .tag_layers import contraction_ops
 
 log = logging.getLogger(__name__)
@@ -172,16 +172,18 @@ def _pass_through_path(value: ir.Value, chains: dict[str, Chain]) -> list[ir.Val
         result = pass_through_result(path[-1])
         if result is None:
             return None
-        op = producer(result)
-        for operand in (op.operands[:1] if op.name == "linalg.pooling_nchw_max" else op.operands):
-            source = pad_of(operand)[0] if pad_of(operand) is not None else operand
-            if source != path[-1] and source not in ends:
-                return None
+        if any(source != path[-1] and source not in ends for source in pass_through_inputs(producer(result))):
+            return None
         path.append(result)
     return path
 
 
 PASS_THROUGH_OPS = ("linalg.pooling_nchw_max", "tensor.concat")
+
+
+def pass_through_inputs(op: ir.Operation) -> list[ir.Value]:
+    """The tensors a pass-through op moves: a max pool's input before its padding, a concat's operands."""
+    return [unpadded(op.operands[0])] if op.name == "linalg.pooling_nchw_max" else list(op.operands)
 
 
 def pass_through_result(value: ir.Value) -> ir.Value | None:

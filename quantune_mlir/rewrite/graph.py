@@ -115,6 +115,12 @@ def pad_of(value: ir.Value) -> tuple[ir.Value, tuple[int, ...], tuple[int, ...],
     return op.operands[0], low, high, pad_value
 
 
+def unpadded(value: ir.Value) -> ir.Value:
+    """value before its `tensor.pad`, if it has one."""
+    op = producer(value)
+    return op.operands[0] if op is not None and op.name == "tensor.pad" else value
+
+
 def scalar_constant(value: ir.Value) -> float | None:
     op = producer(value)
     if op is None or op.name != "arith.constant":

@@ -25,8 +25,9 @@ from ..mlir import LAYER_ATTR, POINT_ATTR, ir
 from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
-from .chains import NO_CLAMP, PASS_THROUGH_OPS, follow_epilogue
-from .graph import Constants, Layer, int_array, layer_of, match_layer, pad_of, producer, tensor_shape, users
+from .chains import NO_CLAMP, PASS_THROUGH_OPS, follow_epilogue, pass_through_inputs
+from .graph import (Constants, Layer, int_array, layer_of, match_layer, pad_of, producer, tensor_shape,
+                    unpadded, users)
 from .quant_types import UniformType, is_quantized, uniform_type
 from .splice import Splicer, dense
 from .tag_layers import CONTRACTION_OPS
@@ -105,7 +106,7 @@ class _Lowering:
     def _chain(self, op: ir.Operation) -> QuantChain | None:
         layer = match_layer(op, self.constants)
         if isinstance(layer, str):
-            if _dcast_source(_unpadded(op.operands[0])) is not None:
+            if _dcast_source(unpadded(op.operands[0])) is not None:
                 raise PassFailure(f"layer '{layer_of(op) or op.name}' has quantized operands but cannot be "
                                   f"lowered: {layer}")
             return None
@@ -180,13 +181,12 @@ class _Lowering:
         """A max pool or channel concatenation on the int8 values of its inputs, channels-last."""
         y_shape = channels_last(tensor_shape(op.results[0].type))
         y_type = f"tensor<{_dims(y_shape)}i8>"
+        sources = [_dcast_source(v) for v in pass_through_inputs(op)]
         if op.name == "tensor.concat":
-            sources = [_dcast_source(v) for v in op.operands]
             types = ", ".join(f"tensor<{_dims(channels_last(tensor_shape(v.type)))}i8>" for v in sources)
             body = (f"%y = tensor.concat dim(3) {', '.join(f'%arg{i}' for i in range(len(sources)))} : "
                     f"({types}) -> {y_type}\nreturn %y : {y_type}")
         else:
-            sources = [_dcast_source(_unpadded(op.operands[0]))]
             body = _max_pool(op, channels_last(tensor_shape(sources[0].type)), y_type)
         (value,) = self.splicer.call(qcast, [self.storage[v] for v in sources], [y_type], body, op.location)
         return value
@@ -426,9 +426,8 @@ def _int8_pass_through(qcast: ir.Operation) -> ir.Operation | None:
     op = producer(qcast.operands[0])
     if op is None or op.name not in PASS_THROUGH_OPS:
         return None
-    operands = [_unpadded(op.operands[0])] if op.name == "linalg.pooling_nchw_max" else list(op.operands)
     wanted = uniform_type(qcast.results[0].type).activation
-    for source in map(_dcast_source, operands):
+    for source in map(_dcast_source, pass_through_inputs(op)):
         if source is None or uniform_type(source.type).activation != wanted:
             return None
     return op
@@ -436,11 +435,6 @@ def _int8_pass_through(qcast: ir.Operation) -> ir.Operation | None:
 
 def _is_weight(dcast: ir.Operation) -> bool:
     return _quantized_constant(dcast.results[0]) is not None
-
-
-def _unpadded(value: ir.Value) -> ir.Value:
-    op = producer(value)
-    return op.operands[0] if op is not None and op.name == "tensor.pad" else value
 
 
 def _quantized_constant(weight: ir.Value) -> tuple[ir.Value, UniformType] | None:

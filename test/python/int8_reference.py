@@ -14,7 +14,7 @@ import torch
 from quantune_mlir.decision.plan import PrecisionPlan
 from quantune_mlir.mlir import ir, parse_module
 from quantune_mlir.quantization import INT_RANGES, quantize_weight
-from quantune_mlir.rewrite.chains import PASS_THROUGH_OPS, Chain, int8_region
+from quantune_mlir.rewrite.chains import PASS_THROUGH_OPS, Chain, int8_region, pass_through_inputs
 from quantune_mlir.rewrite.graph import Constants, int_array, pad_of, producer
 
 
@@ -44,8 +44,7 @@ def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dic
             op = producer(point.value)
             if op is None or op.name not in PASS_THROUGH_OPS:
                 continue
-            sources = [pad_of(op.operands[0])[0] if pad_of(op.operands[0]) is not None else op.operands[0]] \
-                if op.name == "linalg.pooling_nchw_max" else list(op.operands)
+            sources = pass_through_inputs(op)
             if all(s in point_name for s in sources):
                 inputs = [tensors[point_name[s]] for s in sources]
                 expected[point.name] = np.concatenate(inputs, axis=1) if op.name == "tensor.concat" else \

@@ -11,6 +11,7 @@ from quantune_mlir import api
 from quantune_mlir.compile import compile_file, get_target
 from quantune_mlir.compile.audit import FLOAT, INT8, INT8_NO_DOT, NOT_FOUND, audit_dump, compile_and_audit
 from quantune_mlir.errors import QuantuneError
+from quantune_mlir.quantize import report_audit_failures
 
 SOURCE = Path(__file__).parents[1] / "data" / "int8_layers.mlir"
 LAYERS = ("conv1", "layer1.conv", "layer1.dw", "layer1.pw", "layer2.mix1", "layer2.mix2", "fc")
@@ -89,6 +90,17 @@ def test_planned_int8_layers_that_compiled_to_float_or_vanished_are_failures(bui
                                                                                             "layer1.dw"]
     failures = audit.failures(["conv1", "layer1.pw", "layer9.conv"])
     assert [(v.layer, v.verdict) for v in failures] == [("conv1", FLOAT), ("layer9.conv", NOT_FOUND)]
+
+
+def test_quantize_reports_layers_planned_int8_that_compiled_to_float(build, caplog):
+    audit, _ = build("x86_64")  # conv1 is an fp32 conv in this module
+    message = (r"2 layer\(s\) planned int8 did not compile to an integer kernel: conv1 \(float\), layer9\.conv "
+               r"\(not found\); see a\.json, and keep them fp32 in the plan")
+    with pytest.raises(QuantuneError, match=message):
+        report_audit_failures(audit, ("conv1", "layer1.pw", "layer9.conv"), Path("a.json"), strict=True)
+    report_audit_failures(audit, ("conv1", "layer1.pw", "layer9.conv"), Path("a.json"), strict=False)
+    assert [r.levelname for r in caplog.records] == ["ERROR"] and "conv1 (float)" in caplog.records[0].message
+    report_audit_failures(audit, PLANNED_INT8, Path("a.json"), strict=True)  # every int8 layer is integer
 
 
 def test_json_and_table(build):

@@ -7,7 +7,7 @@ import pytest
 
 from quantune_mlir import api
 from quantune_mlir.compile import get_target
-from quantune_mlir.compile.audit import INT8, INT8_NO_DOT, compile_and_audit
+from quantune_mlir.compile.audit import INT8, INT8_NO_DOT, KernelAudit, compile_and_audit
 from quantune_mlir.decision.plan import PrecisionPlan
 from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
 from quantune_mlir.zoo import parse_zoo_id
@@ -17,13 +17,14 @@ from test_int8_numerics import _assert_within_one_lsb, _int8_tensors, _quantized
 DOT_INSTRUCTIONS = {"x86_64": "vnni: vpdpwssd", "aarch64": ("dotprod: sdot", "i8mm: smmla")}
 
 
-def _lowered(model_id: str, build_dir, plan_of) -> tuple[object, tuple[str, ...]]:
-    """(lowered module path, layer ids) of a build without exposed int8 tensors, as users get it."""
+def _audited(model_id: str, build_dir, plan_of) -> tuple[KernelAudit, tuple[str, ...]]:
+    """(the kernel audit quantize made of its x86_64 compile, layer ids), for a build without exposed int8
+    tensors, as users get it."""
     api.import_model(model_id, build_dir=build_dir)
     table = api.load_layer_table(build_dir)
     samples = api.calibration_samples(model_id, "fashion-mnist", 8)
     plan = calibrate(build_dir, plan_of(table), samples, QuantizeOptions())
-    return rewrite_and_compile(build_dir, plan, "x86_64", QuantizeOptions()).lowered_mlir, table.ids
+    return rewrite_and_compile(build_dir, plan, "x86_64", QuantizeOptions()).audit, table.ids
 
 
 def _all_int8(table):
@@ -39,8 +40,7 @@ def _depthwise_layers(model_id: str) -> set[str]:
 
 @pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small"])
 def test_x86_all_int8_layers_reach_vnni_kernels(model_id, tmp_path):
-    lowered, layers = _lowered(model_id, tmp_path, _all_int8)
-    audit = compile_and_audit(lowered, get_target("x86_64").for_int8(), tmp_path / "audited.vmfb", layers=layers)
+    audit, layers = _audited(model_id, tmp_path, _all_int8)
     depthwise = _depthwise_layers(model_id)
     for layer in layers:
         verdict = audit.verdict(layer)
@@ -55,9 +55,7 @@ def test_x86_all_int8_layers_reach_vnni_kernels(model_id, tmp_path):
 def test_mixed_builds_have_no_more_dispatches_than_all_int8(tmp_path):
     counts = {}
     for name, plan_of in (("int8", _all_int8), ("first-last", first_and_last_fp32), ("alternating", alternating)):
-        lowered, layers = _lowered("resnet18-small", tmp_path / name, plan_of)
-        counts[name] = compile_and_audit(lowered, get_target("x86_64").for_int8(), tmp_path / f"{name}.vmfb",
-                                         layers=layers).dispatch_count
+        counts[name] = _audited("resnet18-small", tmp_path / name, plan_of)[0].dispatch_count
     assert counts["first-last"] <= counts["int8"] and counts["alternating"] <= counts["int8"], counts
 
 
