@@ -14,6 +14,7 @@ from iree.compiler import ir, passmanager  # noqa: F401  (re-exported)
 
 LAYER_ATTR = "quantune.layer"
 POINT_ATTR = "quantune.point"  # on quant.qcast: the plan entry (`<layer>.input|output`) of the tensor
+EXPOSED_ATTR = "quantune.exposed"  # on the entry function: the names of the results appended after the model's
 
 # A NameLoc prints as `"name"(child)` or `"name"`; a file location as `"file":line:col`. Every string literal is
 # matched whole, so that in `callsite("f.mlir":3:1 at "f.mlir":1:1)` the text between two literals is not taken

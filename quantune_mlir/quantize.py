@@ -17,12 +17,13 @@ from .compile.audit import KernelAudit, compile_and_audit
 from .compile.targets import CHANNELS_LAST_FLAG
 from .decision.plan import LayerPlan, PrecisionPlan
 from .errors import QuantuneError
-from .mlir import POINT_ATTR, ir, parse_module, write_module
+from .mlir import ir, parse_module, write_module
 from .quantization import weight_scales
 from .rewrite import run_passes
 from .rewrite.apply_plan import apply_plan
 from .rewrite.chains import int8_region, layers_by_id
-from .rewrite.expose_layer_outputs import append_results, entry_function
+from .rewrite.batch_loop import BatchLoop
+from .rewrite.expose_layer_outputs import append_results, entry_function, exposed_names
 from .rewrite.graph import Constants, Layer
 from .rewrite.lower_quant import LowerQuant
 from .runtime import CompiledModule
@@ -42,7 +43,7 @@ class QuantizedBuild:
     plan_path: Path
     lowered_mlir: Path
     vmfb: Path
-    int8_tensors: tuple[str, ...]  # names of the extra results when expose_int8, in order
+    int8_tensors: tuple[str, ...]  # names of the extra results when expose_int8, in program order
     seconds: dict[str, float]
     audit: KernelAudit | None  # which kernel each layer reached (None for vmvx, which has no machine code)
     audit_path: Path | None
@@ -55,16 +56,33 @@ def _load_import(build: BuildDir) -> ir.Module:
     return parse_module(source.read_bytes(), ir.Context())
 
 
+@dataclass(frozen=True)
+class FP32Run:
+    """The one FP32 inference of the calibration batch: the calibrated plan and every tensor it exposed."""
+
+    plan: PrecisionPlan
+    tensors: dict[str, np.ndarray]  # point name (and `<layer>.output` of int8 layers writing fp32) -> values
+    inferences: int
+    seconds: dict[str, float]
+
+
 def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
               options: QuantizeOptions = QuantizeOptions(), host_target: str = "x86_64") -> PrecisionPlan:
-    """The plan with every int8 layer's weight scales and input/output parameters, from one FP32 run per
-    calibration sample of a build that returns every tensor the plan makes int8. That build runs here, so it
-    is compiled for host_target whatever the target of the quantized build."""
+    """The plan with every int8 layer's weight scales and input/output parameters (see run_fp32)."""
+    return run_fp32(build_dir, plan, samples, options, host_target).plan
+
+
+def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
+             options: QuantizeOptions = QuantizeOptions(), host_target: str = "x86_64") -> FP32Run:
+    """One FP32 inference over all the samples of a build that returns every tensor the plan makes int8 (and
+    the output of each int8 layer that writes fp32), and the plan calibrated on those tensors. The build runs
+    here, so it is compiled for host_target whatever the target of the quantized build."""
     if not get_target(host_target).runs_on_host:
         raise QuantuneError(f"calibration runs on this machine, which cannot run {host_target} code: pass a "
                             "host target (x86_64 here)")
     build = BuildDir(build_dir)
     module = _load_import(build)
+    started = time.perf_counter()
     with module.context:
         constants = Constants(module)
         region = int8_region(module, set(plan.int8_layers()), constants, strict=options.strict)
@@ -72,29 +90,37 @@ def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         scales = {layer_id: weight_scales(constants.value_of(layers[layer_id].weight),
                                           options.calibration.per_channel_weights)
                   for layer_id in region.chains}
-        append_results(entry_function(module, "main"), [p.value for p in region.points])
-        names = [p.names for p in region.points]
+        exposed = {p.name: p.value for p in region.points}
+        exposed.update({f"{layer_id}.output": chain.end for layer_id, chain in region.chains.items()
+                        if chain.end not in exposed.values()})
+        append_results(entry_function(module, "main"), list(exposed.values()), list(exposed))
+        aliases = {p.name: p.names for p in region.points}
         tied = [(p.names, p.params_name) for p in region.points if p.params_from is not None]
+    with module.context:
+        model_batch = ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(
+            entry_function(module, "main").attributes["function_type"]).value).inputs[0]).shape[0]
+    if len(samples) < model_batch:
+        raise QuantuneError(f"calibration needs at least {model_batch} samples (the model's batch), got {len(samples)}")
+    samples = samples[:len(samples) // model_batch * model_batch]
+    run_passes(module, [BatchLoop(len(samples))], failure_dir=build.path)
     with build.atomic(CALIBRATION_MLIR) as path:
         write_module(module, path, bytecode=True)
+    seconds = {"instrument": time.perf_counter() - started}
     # The same IREE 3.13 limit as the instrumented analysis build (returned NCHW conv results).
     calibration_target = get_target(host_target).without(CHANNELS_LAST_FLAG, build.path,
                                                          "IREE 3.13 codegen limit")
+    started = time.perf_counter()
     vmfb = compile_file(build / CALIBRATION_MLIR, calibration_target, build / calibration_vmfb_name(host_target),
                         failure_dir=build.path)
-    runner = CompiledModule(vmfb)
-    batch = runner.input_specs[0].shape[0]
-    collected: list[list[np.ndarray]] = [[] for _ in names]
-    for start in range(0, len(samples) - batch + 1, batch):
-        outputs = runner(samples[start:start + batch])
-        for i, value in enumerate(outputs[len(outputs) - len(names):]):
-            collected[i].append(value)
-    if not collected or not collected[0]:
-        raise QuantuneError(f"calibration needs at least {batch} samples, got {len(samples)}")
+    seconds["compile"] = time.perf_counter() - started
+    started = time.perf_counter()
+    outputs = CompiledModule(vmfb)(samples)
+    seconds["inference"] = time.perf_counter() - started
+    tensors = dict(zip(exposed, outputs[len(outputs) - len(exposed):]))
+    started = time.perf_counter()
     params = {}
-    for point_names, values in zip(names, collected):
-        found = activation_params(np.concatenate([v.ravel() for v in values]), options.calibration,
-                                  name=f"tensor {' = '.join(point_names)}")
+    for name, point_names in aliases.items():
+        found = activation_params(tensors[name], options.calibration, name=f"tensor {' = '.join(point_names)}")
         params.update({n: found for n in point_names})
     for point_names, source in tied:
         params.update({n: params[source] for n in point_names})
@@ -105,7 +131,8 @@ def calibrate(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
             continue
         layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in scales[layer_id]),
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
-    return PrecisionPlan(plan.model, layers_plan)
+    seconds["calibrate"] = time.perf_counter() - started
+    return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, 1, seconds)
 
 
 def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",
@@ -122,12 +149,11 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     started = time.perf_counter()
     with module.context:
         apply_plan(module, plan, Constants(module), strict=options.strict)
-        int8_tensors = tuple(ir.StringAttr(op.attributes[POINT_ATTR]).value
-                             for op in entry_function(module, "main").regions[0].blocks[0].operations
-                             if op.operation.name == "quant.qcast")
     with build.atomic(QUANTIZED_MLIR) as path:
         write_module(module, path, bytecode=True)
     run_passes(module, [LowerQuant(expose_int8=options.expose_int8)], failure_dir=build.path)
+    with module.context:
+        exposed = tuple(exposed_names(entry_function(module, "main")))
     seconds["rewrite"] = time.perf_counter() - started
     with build.atomic(LOWERED_MLIR) as path:
         write_module(module, path, bytecode=True)
@@ -151,7 +177,7 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     if audit is not None:
         report_audit_failures(audit, plan.int8_layers(), audit_path, strict=options.strict)
     return QuantizedBuild(plan, build / PLAN, build / LOWERED_MLIR, vmfb,
-                          int8_tensors if options.expose_int8 else (), seconds, audit, audit_path)
+                          exposed, seconds, audit, audit_path)
 
 
 def report_audit_failures(audit: KernelAudit, planned_int8: tuple[str, ...], audit_path: Path, *,

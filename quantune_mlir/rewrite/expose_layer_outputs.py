@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..mlir import LAYER_ATTR, ir, layer_names_in_location
+from ..mlir import EXPOSED_ATTR, LAYER_ATTR, ir, layer_names_in_location
 from .base import Pass, PassFailure
 from .tag_layers import contraction_ops
 
@@ -39,17 +39,30 @@ class ExposeLayerOutputs(Pass):
 
     def run(self, module: ir.Module) -> None:
         func = entry_function(module, self.function)
-        outputs = []
+        outputs = {}
         for op in contraction_ops(module):
             if LAYER_ATTR in op.attributes:
-                outputs.append(layer_output(op, ir.StringAttr(op.attributes[LAYER_ATTR]).value))
+                layer = ir.StringAttr(op.attributes[LAYER_ATTR]).value
+                outputs[layer] = layer_output(op, layer)
         if not outputs:
             raise PassFailure(f"@{self.function} has no tagged layers to expose; run quantune-tag-layers first")
-        append_results(func, outputs)
+        append_results(func, list(outputs.values()), list(outputs))
 
 
-def append_results(function: ir.Operation, values: list[ir.Value]) -> None:
-    """Return values from function after its own results."""
+def exposed_names(function: ir.Operation) -> list[str]:
+    """The names of the results appended by append_results, in order."""
+    if EXPOSED_ATTR not in function.attributes:
+        return []
+    return [ir.StringAttr(a).value for a in ir.ArrayAttr(function.attributes[EXPOSED_ATTR])]
+
+
+def append_results(function: ir.Operation, values: list[ir.Value], names: list[str]) -> None:
+    """Return values from function after its own results, and record their names (EXPOSED_ATTR), so that
+    whoever runs the module knows what each extra result is."""
+    if len(values) != len(names):
+        raise ValueError(f"{len(values)} values but {len(names)} names")
+    all_names = [*exposed_names(function), *names]
+    function.attributes[EXPOSED_ATTR] = ir.ArrayAttr.get([ir.StringAttr.get(n) for n in all_names])
     block = function.regions[0].blocks[0]
     old_return = block.operations[len(block.operations) - 1]
     operands = [*old_return.operands, *values]

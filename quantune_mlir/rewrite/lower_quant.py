@@ -26,8 +26,8 @@ from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
 from .chains import NO_CLAMP, PASS_THROUGH_OPS, follow_epilogue, pass_through_inputs
-from .graph import (Constants, Layer, int_array, layer_of, match_layer, pad_of, producer, tensor_shape,
-                    unpadded, users)
+from .graph import (Constants, Layer, element_dtype, int_array, layer_of, match_layer, pad_of, producer,
+                    tensor_shape, unpadded, users)
 from .quant_types import UniformType, is_quantized, uniform_type
 from .splice import Splicer, dense
 from .tag_layers import CONTRACTION_OPS
@@ -56,7 +56,9 @@ class QuantChain:
 class LowerQuant(Pass):
     name = "quantune-lower-quant"
     summary = "lower quant types and casts to integer linalg with fused requantize epilogues"
-    expose_int8: bool = False  # also return every int8 tensor (the analysis reads the int8 activations)
+    # Also return every int8 tensor, in the model's layout, and the fp32 output of each int8 layer whose output
+    # stays fp32: the analysis compares them with the FP32 run's.
+    expose_int8: bool = False
 
     def run(self, module: ir.Module) -> None:
         lowering = _Lowering(module)
@@ -79,7 +81,7 @@ class _Lowering:
         chains = [c for op in ops if op.name in CONTRACTION_OPS and (c := self._chain(op)) is not None]
         chain_ending_at = {c.output.results[0]: c for c in chains if c.output is not None}
         fp32_chain_at = {c.layer.result: c for c in chains if c.output is None}
-        exposed = []
+        exposed: dict[str, ir.Value] = {}
         for op in ops:
             if op.name == "quant.qcast":
                 chain = chain_ending_at.get(op.results[0])
@@ -87,12 +89,14 @@ class _Lowering:
                 self.storage[op.results[0]] = (self._emit_chain(chain, op) if chain else
                                                self._emit_pass_through(passing, op) if passing else
                                                self._emit_quantize(op))
-                exposed.append(self.storage[op.results[0]])
+                exposed[_point_name(op)] = self.storage[op.results[0]]
             elif op.name == "quant.scast":
                 self.storage[op.results[0]] = op.operands[0]
             elif op.results and op.results[0] in fp32_chain_at:
                 chain = fp32_chain_at[op.results[0]]
-                chain.layer.result.replace_all_uses_with(self._emit_chain(chain, _next(op)))
+                result = self._emit_chain(chain, _next(op))
+                chain.layer.result.replace_all_uses_with(result)
+                exposed[f"{chain.layer.id}.output"] = result
         _erase_dead(block)
         for op in [o.operation for o in block.operations]:
             # A weight's dcast is still read here only by the fp32 op its layer replaced, which a residual
@@ -100,7 +104,7 @@ class _Lowering:
             if op.name == "quant.dcast" and list(op.results[0].uses) and not _is_weight(op):
                 op.results[0].replace_all_uses_with(self._emit_dequantize(op))
         if expose and exposed:
-            append_results(function, [self._in_model_layout(v, block) for v in exposed])
+            append_results(function, [self._in_model_layout(v, block) for v in exposed.values()], list(exposed))
         _erase_dead(block)
 
     def _chain(self, op: ir.Operation) -> QuantChain | None:
@@ -166,8 +170,9 @@ class _Lowering:
         return value
 
     def _in_model_layout(self, value: ir.Value, block: ir.Block) -> ir.Value:
+        """An int8 tensor transposed back to the model's NCHW (fp32 ones are stored that way already)."""
         shape = tensor_shape(value.type)
-        if len(shape) != 4:
+        if len(shape) != 4 or element_dtype(value.type) != np.int8:
             return value
         model = _model_layout(shape)
         (transposed,) = self.splicer.call(

@@ -47,8 +47,8 @@ def test_no_preprocessing_known_for_a_model_outside_the_zoo(tiny_build):
         api.quantize_model(tiny_build)
 
 
-def test_too_fewcalibration_samples(tiny_build):
-    with pytest.raises(QuantuneError, match=r"calibration needs at least 1 samples, got 0"):
+def test_too_few_calibration_samples(tiny_build):
+    with pytest.raises(QuantuneError, match=r"calibration needs at least 1 samples \(the model.s batch\), got 0"):
         calibrate(tiny_build, _all_int8(tiny_build), np.zeros((0, 1, 6, 6), np.float32))
 
 
