@@ -10,6 +10,11 @@ IMPORT_MLIR = "00_import.mlirbc"
 LAYER_TABLE = "01_layers.json"
 INSTRUMENTED_MLIR = "10_instrumented.mlirbc"
 CALIBRATION_MLIR = "12_calibration.mlirbc"  # the FP32 build that also returns every tensor a plan makes int8
+SENSITIVITY = "20_sensitivity.json"  # the analysis: every layer's local metrics and score, most sensitive first
+SENSITIVITY_PLOT = "20_sensitivity.png"
+INT8_RUN_MLIR = "21_int8_run.mlirbc"  # the all-int8 build of the analysis, returning every int8 tensor
+ONE_AT_A_TIME = "25_one_at_a_time.json"  # the baseline: one build and inference per layer
+ONE_AT_A_TIME_MLIR = "26_one_at_a_time.mlirbc"  # the last of those builds
 PLAN = "30_plan.json"
 QUANTIZED_MLIR = "40_quantized.mlirbc"  # the plan as quant-dialect types
 LOWERED_MLIR = "41_lowered.mlirbc"  # integer linalg: what iree-compile gets
@@ -26,6 +31,14 @@ def instrumented_vmfb_name(target: str) -> str:
 
 def calibration_vmfb_name(target: str) -> str:
     return f"13_calibration_{target}.vmfb"
+
+
+def int8_run_vmfb_name(target: str) -> str:
+    return f"22_int8_run_{target}.vmfb"
+
+
+def one_at_a_time_vmfb_name(target: str) -> str:
+    return f"27_one_at_a_time_{target}.vmfb"
 
 
 def quantized_vmfb_name(target: str) -> str:

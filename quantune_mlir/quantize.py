@@ -49,7 +49,7 @@ class QuantizedBuild:
     audit_path: Path | None
 
 
-def _load_import(build: BuildDir) -> ir.Module:
+def load_import(build: BuildDir) -> ir.Module:
     source = build / IMPORT_MLIR
     if not source.is_file():
         raise QuantuneError(f"{build.path} holds no {IMPORT_MLIR}; run `quantune import ... -o {build.path}` first")
@@ -62,6 +62,8 @@ class FP32Run:
 
     plan: PrecisionPlan
     tensors: dict[str, np.ndarray]  # point name (and `<layer>.output` of int8 layers writing fp32) -> values
+    outputs: list[np.ndarray]  # the model's own results
+    samples: int  # how many it ran: the samples given, down to a multiple of the model's batch
     inferences: int
     seconds: dict[str, float]
 
@@ -81,7 +83,7 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         raise QuantuneError(f"calibration runs on this machine, which cannot run {host_target} code: pass a "
                             "host target (x86_64 here)")
     build = BuildDir(build_dir)
-    module = _load_import(build)
+    module = load_import(build)
     started = time.perf_counter()
     with module.context:
         constants = Constants(module)
@@ -132,7 +134,37 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in scales[layer_id]),
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
     seconds["calibrate"] = time.perf_counter() - started
-    return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, 1, seconds)
+    return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, outputs[:len(outputs) - len(exposed)],
+                   len(samples), 1, seconds)
+
+
+def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, *, quantized_mlir: str | None = None
+               ) -> tuple[ir.Module, tuple[str, ...]]:
+    """The imported model with the calibrated plan applied (written to quantized_mlir, if given) and lowered to
+    integer linalg; with the names of the tensors it exposes (options.expose_int8)."""
+    module = load_import(build)
+    with module.context:
+        apply_plan(module, plan, Constants(module), strict=options.strict)
+    if quantized_mlir is not None:
+        with build.atomic(quantized_mlir) as path:
+            write_module(module, path, bytecode=True)
+    run_passes(module, [LowerQuant(expose_int8=options.expose_int8)], failure_dir=build.path)
+    with module.context:
+        return module, tuple(exposed_names(entry_function(module, "main")))
+
+
+def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name: str, *, target: str = "x86_64",
+                 options: QuantizeOptions = QuantizeOptions(), batch: int | None = None) -> tuple[Path, tuple[str, ...]]:
+    """A calibrated plan lowered and compiled with the target's int8 flags, without the audit (the builds the
+    analysis, the baselines and the policies run on this machine); with batch, over a whole batch per call
+    (quantune-batch-loop). Returns the .vmfb and the names of the tensors it exposes."""
+    module, exposed = lower_plan(build, plan, options)
+    if batch is not None:
+        run_passes(module, [BatchLoop(batch)], failure_dir=build.path)
+    with build.atomic(mlir_name) as path:
+        write_module(module, path, bytecode=True)
+    vmfb = compile_file(build / mlir_name, get_target(target).for_int8(), build / vmfb_name, failure_dir=build.path)
+    return vmfb, exposed
 
 
 def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",
@@ -145,15 +177,8 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     seconds = {}
     with build.atomic(PLAN) as path:
         path.write_text(plan.to_json())
-    module = _load_import(build)
     started = time.perf_counter()
-    with module.context:
-        apply_plan(module, plan, Constants(module), strict=options.strict)
-    with build.atomic(QUANTIZED_MLIR) as path:
-        write_module(module, path, bytecode=True)
-    run_passes(module, [LowerQuant(expose_int8=options.expose_int8)], failure_dir=build.path)
-    with module.context:
-        exposed = tuple(exposed_names(entry_function(module, "main")))
+    module, exposed = lower_plan(build, plan, options, quantized_mlir=QUANTIZED_MLIR)
     seconds["rewrite"] = time.perf_counter() - started
     with build.atomic(LOWERED_MLIR) as path:
         write_module(module, path, bytecode=True)

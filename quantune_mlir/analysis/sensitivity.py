@@ -15,6 +15,9 @@ SCHEMA_VERSION = 1
 class SensitivityEntry:
     score: float
     metrics: LayerMetrics
+    # The activation SQNR of the layer alone: its int8 arithmetic on the FP32 run's input, quantized. The
+    # metrics' activation SQNR is the int8 run's, which also carries the error of every int8 layer upstream.
+    local_activation_sqnr_db: float | None = None
 
     @property
     def layer(self) -> str:
@@ -28,11 +31,12 @@ class SensitivityList:
     entries: tuple[SensitivityEntry, ...]  # most sensitive first; ties keep the model's layer order
 
     @classmethod
-    def from_metrics(cls, model: str, metrics: list[LayerMetrics], ratios: MetricRatios = MetricRatios()
-                     ) -> "SensitivityList":
+    def from_metrics(cls, model: str, metrics: list[LayerMetrics], ratios: MetricRatios = MetricRatios(),
+                     local_sqnr_db: dict[str, float] | None = None) -> "SensitivityList":
         scores = sensitivity_scores(metrics, ratios)
         ranked = sorted(metrics, key=lambda m: -scores[m.layer])
-        return cls(model, ratios, tuple(SensitivityEntry(scores[m.layer], m) for m in ranked))
+        local = local_sqnr_db or {}
+        return cls(model, ratios, tuple(SensitivityEntry(scores[m.layer], m, local.get(m.layer)) for m in ranked))
 
     @property
     def ranked(self) -> list[str]:
@@ -40,7 +44,9 @@ class SensitivityList:
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, "model": self.model, "ratios": asdict(self.ratios),
-                           "layers": [{"score": e.score, **asdict(e.metrics)} for e in self.entries]}, indent=1)
+                           "layers": [{"score": e.score, **asdict(e.metrics),
+                                       "local_activation_sqnr_db": e.local_activation_sqnr_db}
+                                      for e in self.entries]}, indent=1)
 
     @classmethod
     def from_json(cls, text: str, source: str = "sensitivity list") -> "SensitivityList":
@@ -54,7 +60,8 @@ class SensitivityList:
                                 "rerun `quantune analyze`")
         names = [f.name for f in fields(LayerMetrics)]
         try:
-            entries = tuple(SensitivityEntry(float(layer["score"]), LayerMetrics(**{n: layer[n] for n in names}))
+            entries = tuple(SensitivityEntry(float(layer["score"]), LayerMetrics(**{n: layer[n] for n in names}),
+                                             layer.get("local_activation_sqnr_db"))
                             for layer in data["layers"])
             return cls(str(data["model"]), MetricRatios(**data["ratios"]), entries)
         except (KeyError, TypeError) as e:

@@ -21,7 +21,7 @@ def test_the_list_is_ranked_and_round_trips_through_json():
     assert data["schema_version"] == 1 and data["ratios"]["activation_mse"] == 2
     assert data["layers"][1] == {"score": pytest.approx((0.5 + 0 + 0.5 + 2 * 1.0) / 5), "layer": "c",
                                  "weight_sqnr_db": 30.0, "weight_mse": 1e-4, "activation_sqnr_db": 20.0,
-                                 "activation_mse": 1e-1}
+                                 "activation_mse": 1e-1, "local_activation_sqnr_db": None}
     assert SensitivityList.from_json(sensitivity.to_json()) == sensitivity
 
 

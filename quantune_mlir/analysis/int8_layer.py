@@ -1,0 +1,53 @@
+"""One int8 layer computed in PyTorch from int8 tensors, with the arithmetic of the integer lowering: an exact
+integer convolution or matmul (float64 holds these sums exactly), the bias quantized at input scale x weight
+scale, the residual rescaled, then round half to even, zero point, clamp and saturation.
+
+The analysis feeds it the FP32 run's input, quantized, to measure the error a layer makes on its own; the tests
+feed it the int8 build's own tensors as the reference of the lowering. The lowering uses a fixed-point
+multiplier where this uses float64: the two may differ by one unit where a value lies within 2^-30 of a tie.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..quantization import INT_RANGES, AffineParams, quantize_weight
+from ..rewrite.chains import Chain
+from ..rewrite.graph import Constants, int_array
+
+
+def int8_layer_output(chain: Chain, weight_scales: np.ndarray, constants: Constants,
+                      x: tuple[np.ndarray, AffineParams], residual: tuple[np.ndarray, AffineParams] | None,
+                      out: AffineParams | None) -> np.ndarray:
+    """The chain's output from its int8 input x (and int8 residual): int8 at out's parameters, or, when out is
+    None (the layer writes fp32), the dequantized accumulator plus bias in float64."""
+    import torch
+    layer = chain.layer
+    scales = np.asarray(weight_scales, np.float64)
+    weight = quantize_weight(constants.value_of(layer.weight), scales).astype(np.float64)
+    values, params = x
+    combined = params.scale * np.broadcast_to(scales, (weight.shape[0],))
+    centred = torch.from_numpy(values.astype(np.float64) - params.zero_point)
+    if layer.kind == "linear":
+        acc = centred @ torch.from_numpy(weight).T
+    else:
+        top, left, bottom, right = layer.padding[2], layer.padding[3], layer.padding[6], layer.padding[7]
+        padded = torch.nn.functional.pad(centred, (left, right, top, bottom))
+        groups = weight.shape[0] if layer.kind == "depthwise" else 1
+        w = torch.from_numpy(weight if layer.kind != "depthwise" else weight[:, None])
+        acc = torch.nn.functional.conv2d(padded, w, stride=int_array(layer.op, "strides"), groups=groups)
+    acc = acc.numpy()
+    bias = constants.value_of(layer.bias) if layer.bias is not None else np.zeros(len(combined))
+    bias_q = np.rint(bias.astype(np.float64) / combined)
+    channel = (1, -1) + (1,) * (acc.ndim - 2)
+    real = (acc + bias_q.reshape(channel)) * combined.reshape(channel)
+    if out is None:
+        return real
+    if residual is not None:
+        r_values, r_params = residual
+        real = real + (r_values.astype(np.float64) - r_params.zero_point) * r_params.scale
+    q = np.rint(real / out.scale) + out.zero_point
+    lo, hi = chain.clamp
+    qmin, qmax = INT_RANGES[out.dtype]
+    q_lo = qmin if lo == -np.inf else max(qmin, np.rint(lo / out.scale) + out.zero_point)
+    q_hi = qmax if hi == np.inf else min(qmax, np.rint(hi / out.scale) + out.zero_point)
+    return np.clip(q, q_lo, q_hi).astype(np.int8)

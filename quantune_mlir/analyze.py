@@ -1,0 +1,193 @@
+"""QuantuneV2's analysis: exactly two inferences of the calibration batch, FP32 and all-int8, then the local
+metrics of every layer and the sensitivity list.
+
+1. The FP32 run (quantize.run_fp32): one invocation of a build that returns every tensor the all-int8 plan
+   quantizes; it also calibrates the plan.
+2. The int8 run: the calibrated all-int8 plan lowered as for deployment, returning every int8 tensor (and
+   the fp32 output of int8 layers whose consumers are fp32), one invocation.
+3. Per layer: SQNR and MSE of its weights against their int8 round trip, and of its output in the int8 run
+   against the FP32 run (the error accumulated from every layer up to it), plus its local error: its own int8
+   arithmetic applied to the FP32 run's input, quantized. The score and the list: analysis/metrics.py.
+
+Artifacts: 12_/13_ (the FP32 run's build), 21_int8_run.mlirbc, 22_int8_run_<host>.vmfb, 20_sensitivity.json
+and 20_sensitivity.png.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .analysis.int8_layer import int8_layer_output
+from .analysis.metrics import LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db, weight_metrics
+from .analysis.sensitivity import SensitivityList
+from .build_dir import (INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
+                        SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name)
+from .decision.plan import PrecisionPlan
+from .errors import QuantuneError
+from .layers import LayerTable
+from .quantization import AffineParams, dequantize, quantize
+from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, run_fp32
+from .report.plots import sensitivity_bars
+from .rewrite.chains import QuantPoint, int8_region, layers_by_id
+from .rewrite.graph import Constants
+from .runtime import CompiledModule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    quantize: QuantizeOptions = field(default_factory=QuantizeOptions)  # calibration method, strict
+    ratios: MetricRatios = field(default_factory=MetricRatios)  # of the four metrics in the score
+    host_target: str = "x86_64"  # both runs happen on this machine
+
+
+@dataclass(frozen=True)
+class Analysis:
+    sensitivity: SensitivityList
+    plan: PrecisionPlan  # all-int8, calibrated on the FP32 run
+    fp32_only: dict[str, str]  # layers that cannot run int8, and why: not in the list, always FP32
+    samples: int
+    inferences: int  # runtime invocations: one per run
+    seconds: dict[str, float]  # wall time of each phase, and "total"
+    sensitivity_path: Path
+    plot_path: Path
+
+
+def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions = AnalysisOptions()) -> Analysis:
+    """The sensitivity list of an imported build folder from two inferences of samples (model-ready inputs)."""
+    build = BuildDir(build_dir)
+    started = time.perf_counter()
+    table = _layer_table(build)
+    log.info("analysis 1/2: the FP32 run on %d samples", len(samples))
+    fp32 = run_fp32(build.path, PrecisionPlan.uniform(table, "int8"), samples, options.quantize,
+                    options.host_target)
+    seconds = {f"fp32 {phase}": s for phase, s in fp32.seconds.items()}
+    log.info("analysis 2/2: the all-int8 run")
+    int8, int8_seconds = _int8_run(build, fp32, samples[:fp32.samples], options)
+    seconds.update({f"int8 {phase}": s for phase, s in int8_seconds.items()})
+    phase = time.perf_counter()
+    metrics, local = layer_metrics(build, fp32.plan, fp32.tensors, int8)
+    sensitivity = SensitivityList.from_metrics(table.model, metrics, options.ratios, local)
+    seconds["metrics"] = time.perf_counter() - phase
+    with build.atomic(SENSITIVITY) as path:
+        path.write_text(sensitivity.to_json())
+    plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
+    seconds["total"] = time.perf_counter() - started
+    fp32_only = _fp32_only(build)
+    log.info("sensitivity list of %d layers from 2 inferences in %.1f s: %s", len(metrics), seconds["total"],
+             build / SENSITIVITY)
+    return Analysis(sensitivity, fp32.plan, fp32_only, fp32.samples, fp32.inferences + 1, seconds,
+                    build / SENSITIVITY, plot)
+
+
+def _layer_table(build: BuildDir) -> LayerTable:
+    path = build / LAYER_TABLE
+    if not path.is_file():
+        raise QuantuneError(f"{build.path} holds no {LAYER_TABLE}; run `quantune import ... -o {build.path}` first")
+    return LayerTable.load(path)
+
+
+def _int8_run(build: BuildDir, fp32: FP32Run, samples: np.ndarray, options: AnalysisOptions
+              ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    started = time.perf_counter()
+    vmfb, names = compile_plan(build, fp32.plan, INT8_RUN_MLIR, int8_run_vmfb_name(options.host_target),
+                               target=options.host_target,
+                               options=dataclasses.replace(options.quantize, expose_int8=True), batch=len(samples))
+    seconds = {"rewrite and compile": time.perf_counter() - started}
+    started = time.perf_counter()
+    outputs = CompiledModule(vmfb)(samples)
+    seconds["inference"] = time.perf_counter() - started
+    return dict(zip(names, outputs[len(outputs) - len(names):])), seconds
+
+
+def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray]
+                  ) -> tuple[list[LayerMetrics], dict[str, float]]:
+    """Every int8 layer's four metrics (its output in the int8 run against the FP32 run), and its local
+    activation SQNR (its own int8 arithmetic on the FP32 run's input)."""
+    module = load_import(build)
+    metrics, local = [], {}
+    with module.context:
+        constants = Constants(module)
+        region = int8_region(module, set(plan.int8_layers()), constants)
+        point_of = {p.value: p for p in region.points}
+
+        def params(point: QuantPoint) -> AffineParams:
+            layer_id, role = point.params_name.rsplit(".", 1)
+            return getattr(plan.layers[layer_id], role)
+
+        def fp32_int8_input(value) -> tuple[np.ndarray, AffineParams]:
+            point = point_of[value]
+            return quantize(fp32[point.name], params(point)), params(point)
+
+        for layer_id, chain in region.chains.items():
+            scales = np.asarray(plan.layers[layer_id].weight_scales, np.float64)
+            weight_sqnr, weight_mse = weight_metrics(constants.value_of(chain.layer.weight), scales)
+            end = point_of.get(chain.end)
+            if end is not None:  # the layer writes int8
+                reference, out = fp32[end.name], params(end)
+                act_sqnr, act_mse = activation_metrics(reference, int8[end.name], out)
+            else:
+                reference, out = fp32[f"{layer_id}.output"], None
+                restored = int8[f"{layer_id}.output"]
+                act_sqnr, act_mse = sqnr_db(reference, restored), mse(reference, restored)
+            residual = fp32_int8_input(chain.residual) if chain.residual is not None else None
+            alone = int8_layer_output(chain, scales, constants, fp32_int8_input(chain.layer.activation), residual,
+                                      out)
+            local[layer_id] = sqnr_db(reference, dequantize(alone, out) if out is not None else alone)
+            metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
+    return metrics, local
+
+
+def _fp32_only(build: BuildDir) -> dict[str, str]:
+    module = load_import(build)
+    with module.context:
+        return {layer_id: reason for layer_id, reason in layers_by_id(module, Constants(module)).items()
+                if isinstance(reason, str)}
+
+
+@dataclass(frozen=True)
+class OneAtATime:
+    """The baseline QuantuneV2 replaces: quantize one layer at a time and measure the model's output, n + 1
+    inferences (and n compiles) for n layers."""
+
+    ranked: tuple[str, ...]  # most sensitive first: the lowest output SQNR with that layer alone int8
+    output_sqnr_db: dict[str, float]
+    inferences: int
+    seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps({"ranked": list(self.ranked), "output_sqnr_db": self.output_sqnr_db,
+                           "inferences": self.inferences, "seconds": self.seconds}, indent=1)
+
+
+def one_layer_at_a_time(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions = AnalysisOptions()
+                        ) -> OneAtATime:
+    """Rank the layers by the output SQNR (against FP32, on samples) of the model with only that layer int8."""
+    build = BuildDir(build_dir)
+    started = time.perf_counter()
+    table = _layer_table(build)
+    fp32 = run_fp32(build.path, PrecisionPlan.uniform(table, "int8"), samples, options.quantize,
+                    options.host_target)
+    samples = samples[:fp32.samples]
+    layers = fp32.plan.int8_layers()
+    all_fp32 = PrecisionPlan.uniform(table, "fp32")
+    scores = {}
+    for i, layer in enumerate(layers):
+        plan = dataclasses.replace(all_fp32, layers={**all_fp32.layers, layer: fp32.plan.layers[layer]})
+        vmfb, _ = compile_plan(build, plan, ONE_AT_A_TIME_MLIR, one_at_a_time_vmfb_name(options.host_target),
+                               target=options.host_target, options=options.quantize, batch=len(samples))
+        scores[layer] = sqnr_db(fp32.outputs[0], CompiledModule(vmfb)(samples)[0])
+        log.info("one layer at a time: %d/%d %s alone int8: output SQNR %.1f dB", i + 1, len(layers), layer,
+                 scores[layer])
+    result = OneAtATime(tuple(sorted(layers, key=lambda layer: scores[layer])), scores, len(layers) + 1,
+                        time.perf_counter() - started)
+    with build.atomic(ONE_AT_A_TIME) as path:
+        path.write_text(result.to_json())
+    return result
