@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .build_dir import (IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE, REPORT, BuildDir, instrumented_vmfb_name,
+from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_at_a_time
+from .build_dir import (IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE, BuildDir, instrumented_vmfb_name,
                         vmfb_name)
 from .compile import compile_file, get_target
 from .compile.targets import CHANNELS_LAST_FLAG
@@ -25,6 +27,9 @@ from .rewrite.expose_layer_outputs import ExposeLayerOutputs
 from .runtime import CompiledModule, QemuModule, RuntimeOptions
 from .tensor_spec import TensorSpec
 from .zoo import IMAGENET_PREPROCESS, ZooModel, load_weights, parse_zoo_id
+
+if TYPE_CHECKING:
+    from .pipeline import BuildOptions
 
 log = logging.getLogger(__name__)
 
@@ -182,42 +187,25 @@ def reference_outputs(source, inputs: tuple[np.ndarray, ...], weights: Path | st
     return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
-def build(source, target: str = "x86_64", build_dir: Path | str = "build", *, threads: int = 1,
-          iterations: int = 20, extra_flags: tuple[str, ...] = (), weights: Path | str | None = None,
-          eval_images: int = 1000) -> dict:
-    """Import, compile and, where the target runs here, check against the framework and time it; for the
-    small zoo models also measure Fashion-MNIST top-1 on eval_images test images against PyTorch.
-    Writes every artifact and 60_report.json into build_dir; returns the report."""
-    build = BuildDir(build_dir)
-    imported = import_model(source, build_dir=build.path, weights=weights)
-    vmfb = compile_model(build.path, target, extra_flags=extra_flags)
-    report = {"model": imported.name, "target": target, "layers": len(imported.layers),
-              "inputs": [s.describe() for s in imported.inputs], "vmfb": str(vmfb),
-              "vmfb_bytes": vmfb.stat().st_size, "flags": get_target(target).flags() + list(extra_flags)}
-    if get_target(target).runs_on_host:
-        module = load_module(vmfb, threads)
-        inputs = random_inputs(imported.inputs)
-        expected = reference_outputs(source, inputs, weights)
-        actual = module(*inputs)
-        if expected is not None:
-            report["relative_l2_vs_framework"] = max(relative_l2(a, e) for a, e in zip(actual, expected))
-        timing = module.benchmark(*inputs, iterations=iterations)
-        report["latency"] = {"median_ms": timing.median_ms, "min_ms": timing.min_ms, "driver": timing.driver,
-                             "threads": timing.threads, "iterations": timing.iterations}
-        if _is_small_zoo_id(source) and eval_images:
-            data = load_data("fashion-mnist", parse_zoo_id(source).preprocess, limit=eval_images)
-            result = evaluate(module_predictor(module, vmfb.name), data,
-                              compare=predictor(source, weights=weights))
-            report["accuracy"] = {"data": result.data, "images": result.images, "top1": result.top1,
-                                  "top1_agreement_with_framework": result.agreement_top1,
-                                  "output_sqnr_db": result.output_sqnr_db}
-    else:
-        report["note"] = f"{target} code does not run on this machine: compiled only"
-        if get_target(target).runs_under_qemu:
-            report["note"] += f" (`quantune run {vmfb} --target {target}` runs it under qemu-aarch64)"
-    with build.atomic(REPORT) as path:
-        path.write_text(json.dumps(report, indent=1))
-    return report
+def build(source, build_dir: Path | str = "build", options: "BuildOptions | None" = None) -> dict:
+    """The whole pipeline (quantune_mlir.pipeline): import, the two-inference analysis, a policy's plan, rewrite,
+    compile for options.target, evaluate, report (60_report.json and .md with plots). Returns the report."""
+    from .pipeline import BuildOptions, build_model
+    return build_model(source, build_dir, options or BuildOptions())
+
+
+def analyze_model(build_dir: Path | str, *, calibration_data: str = "fashion-mnist", calibration_images: int = 64,
+                  options: AnalysisOptions | None = None) -> Analysis:
+    """The sensitivity list of an imported build folder from exactly two inferences (quantune_mlir.analyze)."""
+    samples = calibration_samples(load_layer_table(build_dir).model, calibration_data, calibration_images)
+    return analyze(build_dir, samples, options or AnalysisOptions())
+
+
+def one_at_a_time(build_dir: Path | str, *, calibration_data: str = "fashion-mnist", calibration_images: int = 64,
+                  options: AnalysisOptions | None = None) -> OneAtATime:
+    """The baseline ranking: one build and inference per layer (n + 1 inferences)."""
+    samples = calibration_samples(load_layer_table(build_dir).model, calibration_data, calibration_images)
+    return one_layer_at_a_time(build_dir, samples, options or AnalysisOptions())
 
 
 def predictor(source: str, *, weights: Path | str | None = None, threads: int = 1) -> "Predictor":

@@ -19,6 +19,8 @@ PLAN = "30_plan.json"
 QUANTIZED_MLIR = "40_quantized.mlirbc"  # the plan as quant-dialect types
 LOWERED_MLIR = "41_lowered.mlirbc"  # integer linalg: what iree-compile gets
 REPORT = "60_report.json"
+REPORT_MD = "60_report.md"
+VARIANTS = "70_variants"  # the builds quantune build measures: the policy's candidates and the accuracy curve
 
 
 def vmfb_name(target: str) -> str:

@@ -53,7 +53,8 @@ def module_predictor(module, name: str) -> Predictor:
     return Predictor(name, spec.shape, None, predict)
 
 
-def _logits(predictor: Predictor, data: LabelledData, batch_size: int) -> np.ndarray:
+def logits_of(predictor: Predictor, data: LabelledData, batch_size: int = 100) -> np.ndarray:
+    """The predictor's outputs on every input, in batches, with progress in the log."""
     data.check_fits(predictor.input_shape, predictor.num_classes)
     outputs, done, started, last_report = [], 0, time.perf_counter(), 0.0
     for inputs, _ in data.batches(batch_size):
@@ -96,11 +97,11 @@ class Evaluation:
 def evaluate(predictor: Predictor, data: LabelledData, *, compare: Predictor | None = None,
              batch_size: int = 100) -> Evaluation:
     started = time.perf_counter()
-    logits = _logits(predictor, data, batch_size)
+    logits = logits_of(predictor, data, batch_size)
     top1 = None if data.labels is None else 100.0 * float(np.mean(logits.argmax(1) == data.labels))
     if compare is None:
         return Evaluation(predictor.name, data.name, len(data), top1, seconds=time.perf_counter() - started)
-    reference = _logits(compare, data, batch_size)
+    reference = logits_of(compare, data, batch_size)
     if reference.shape != logits.shape:
         raise QuantuneError(f"{predictor.name} gives {logits.shape} outputs, {compare.name} {reference.shape}: "
                             "they are not builds of the same model")

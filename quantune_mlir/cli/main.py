@@ -11,6 +11,10 @@ from .. import api
 from ..compile import TARGETS
 from ..analysis.calibration import METHODS, CalibrationOptions
 from ..errors import QuantuneError
+from ..analysis.metrics import MetricRatios
+from ..analyze import AnalysisOptions
+from ..decision.policies import POLICY_FORMS, parse_policy
+from ..pipeline import BuildOptions
 from ..quantize import QuantizeOptions
 from ..zoo import MODEL_NAMES
 from .common import run_guarded, setup_logging
@@ -30,6 +34,33 @@ def _add_target(p: argparse.ArgumentParser) -> None:
 def _add_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, help="a state_dict file (torchvision's format) for a zoo model; "
                    "default: the trained weights quantune ships for it, if any")
+
+
+def _add_calibration(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibration-data", default="fashion-mnist",
+                   help="fashion-mnist (its train split), an image folder or a .npy/.npz of inputs")
+    p.add_argument("--calibration-images", type=int, default=64)
+    p.add_argument("--calibration", default="minmax", choices=list(METHODS), help="activation range method")
+    p.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, not per "
+                   "output channel")
+    p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
+                   "instead of keeping it fp32 with a warning")
+
+
+def _quantize_options(args) -> QuantizeOptions:
+    return QuantizeOptions(CalibrationOptions(method=args.calibration, per_channel_weights=not args.per_tensor_weights),
+                           strict=args.strict)
+
+
+def _ratios(text: str) -> MetricRatios:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise QuantuneError(f"--ratios {text}: expected four numbers, e.g. 1,1,2,1 (weight SQNR, weight MSE, "
+                            "activation SQNR, activation MSE)")
+    return MetricRatios(*values)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,12 +90,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", type=int, metavar="N", default=0, help="time N runs after 3 warm-ups")
     p.add_argument("-o", "--output", type=Path, help="write the first output to this .npy")
 
-    p = sub.add_parser("build", help="import, compile, check against the framework and time, in one go")
+    p = sub.add_parser("build", help="the whole pipeline: import, the two-inference analysis, a policy's plan, "
+                       "rewrite, compile, evaluate and report (60_report.md)")
     p.add_argument("model", help=MODEL_HELP)
     _add_weights(p)
     _add_target(p)
     p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
+    p.add_argument("--policy", default="accuracy:0.5", help=f"which layers stay FP32: {', '.join(POLICY_FORMS)} "
+                   "(default accuracy:0.5: the fewest, down the sensitivity list, for at most 0.5 pp below FP32)")
+    _add_calibration(p)
+    p.add_argument("--eval-data", default="fashion-mnist", help="labelled data for accuracy (test split of "
+                   "fashion-mnist, a class-folder tree or .npy/.npz)")
+    p.add_argument("--eval-images", type=int, default=1000)
+    p.add_argument("--curve", type=int, default=3, help="measure 0..N FP32 layers for the method and each "
+                   "baseline (0: no curve)")
+    p.add_argument("--random-draws", type=int, default=3, help="seeded draws the random baseline averages")
+    p.add_argument("--one-at-a-time", action="store_true", help="also run the one-layer-at-a-time baseline "
+                   "(one compile and inference per layer) and compare its time and ranking")
     p.add_argument("--threads", type=int, default=1)
+
+    p = sub.add_parser("analyze", help="the sensitivity list of a build folder from two inferences "
+                       "(20_sensitivity.json, 20_sensitivity.png)")
+    p.add_argument("build_dir", type=Path, help="a build folder holding 00_import.mlirbc (see `quantune import`)")
+    _add_calibration(p)
+    p.add_argument("--ratios", default="1,1,1,1", help="weights of weight SQNR, weight MSE, activation SQNR and "
+                   "activation MSE in the score")
+    p.add_argument("--one-at-a-time", action="store_true", help="also run the one-layer-at-a-time baseline and "
+                   "print both times")
 
     p = sub.add_parser("quantize", help="calibrate, rewrite to int8 (every layer, or as a plan says) and compile")
     p.add_argument("build_dir", type=Path, help="a build folder holding 00_import.mlirbc (see `quantune import`)")
@@ -73,14 +125,7 @@ def _parser() -> argparse.ArgumentParser:
                        "its \"default\"")
     which.add_argument("--all-int8", action="store_true", help="every layer int8 (the default without --plan)")
     _add_target(p)
-    p.add_argument("--calibration-data", default="fashion-mnist",
-                   help="fashion-mnist (its train split), an image folder or a .npy/.npz of inputs")
-    p.add_argument("--calibration-images", type=int, default=64)
-    p.add_argument("--calibration", default="minmax", choices=list(METHODS), help="activation range method")
-    p.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, not per "
-                   "output channel")
-    p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
-                   "instead of keeping it fp32 with a warning")
+    _add_calibration(p)
 
     p = sub.add_parser("eval", help="top-1 accuracy on labelled data, and agreement between two builds")
     p.add_argument("model", help="a zoo model (PyTorch eager, shipped trained weights) or a .vmfb")
@@ -101,20 +146,41 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _summary(report: dict, build_dir: Path) -> str:
-    lines = [f"{report['model']} -> {report['vmfb']} ({report['vmfb_bytes'] / 1e6:.1f} MB), "
-             f"{report['layers']} quantizable layers, input {', '.join(report['inputs'])}"]
-    if "relative_l2_vs_framework" in report:
-        lines.append(f"relative L2 error against the framework: {report['relative_l2_vs_framework']:.2e}")
-    if "accuracy" in report:
-        a = report["accuracy"]
-        lines.append(f"{a['data']}: top-1 {a['top1']:.2f} %, same class as the framework on "
-                     f"{a['top1_agreement_with_framework']:.2f} %, output SQNR {a['output_sqnr_db']:.1f} dB")
-    if "latency" in report:
-        t = report["latency"]
-        lines.append(f"latency: median {t['median_ms']:.2f} ms over {t['iterations']} runs, driver {t['driver']}, "
-                     f"{t['threads']} thread(s)")
-    lines += [report.get("note", ""), f"report: {build_dir / '60_report.json'}"]
-    return "\n".join(line for line in lines if line)
+    evaluation, analysis = report["evaluation"], report["analysis"]
+    lines = [f"{report['model']}: {len(report['fp32_layers'])} of {report['layers']} layers FP32 "
+             f"({report['policy']}): {', '.join(report['fp32_layers']) or 'none'}",
+             f"analysis: {analysis['inferences']} inferences of {analysis['samples']} samples, "
+             f"{analysis['seconds']['total']:.1f} s; sensitivity list {analysis['sensitivity_list']}"]
+    if report["relative_l2_vs_framework"] is not None:
+        lines.append(f"FP32 build against the framework: relative L2 error {report['relative_l2_vs_framework']:.2e}")
+    lines.append(f"on {evaluation['data']}, measured on {evaluation['measured_on']}:")
+    for name in ("fp32", "all_int8", "mixed"):
+        m = evaluation[name]
+        top1 = f"top-1 {m['top1']:.2f} %, " if m["top1"] is not None else ""
+        lines.append(f"  {name:<9}{top1}same class as FP32 {m['agreement']:.2f} %, output SQNR "
+                     f"{m['output_sqnr_db']:.1f} dB, {m['latency_ms']:.2f} ms")
+    if report["audit"]:
+        audit = report["audit"]
+        lines.append(f"kernel audit ({audit['target']}): " + ", ".join(f"{v} {n}" for v, n in audit["verdicts"].items())
+                     + f"; {audit['dispatches_per_inference']} dispatches per inference")
+    lines += [f"{report['target']} module: {report['artifacts']['mixed_vmfb']}",
+              f"report: {build_dir / '60_report.md'} (and .json, plots)"]
+    return "\n".join(lines)
+
+
+def _analysis_summary(analysis) -> str:
+    lines = [f"{analysis.sensitivity.model}: {analysis.inferences} inferences of {analysis.samples} samples in "
+             f"{analysis.seconds['total']:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in analysis.seconds.items()
+                                                                 if k != "total") + ")",
+             f"{'rank':>4}  {'layer':<28} {'score':>5}  {'weight SQNR':>11}  {'act. SQNR':>9}  {'local SQNR':>10}"]
+    for i, entry in enumerate(analysis.sensitivity.entries):
+        m = entry.metrics
+        lines.append(f"{i + 1:>4}  {entry.layer:<28} {entry.score:5.3f}  {m.weight_sqnr_db:8.1f} dB  "
+                     f"{m.activation_sqnr_db:6.1f} dB  {entry.local_activation_sqnr_db:7.1f} dB")
+    for layer, why in analysis.fp32_only.items():
+        lines.append(f"always FP32: {layer} ({why})")
+    lines.append(f"sensitivity list: {analysis.sensitivity_path}, bar chart: {analysis.plot_path}")
+    return "\n".join(lines)
 
 
 def _load_inputs(paths: list[Path]) -> tuple[np.ndarray, ...]:
@@ -156,16 +222,31 @@ def main(argv: list[str] | None = None) -> int:
                 print(module.benchmark(*inputs, iterations=args.benchmark).describe())
         elif args.command == "build":
             build_dir = args.output or _default_build_dir(args.model)
-            report = api.build(args.model, args.target, build_dir, threads=args.threads, extra_flags=extra_flags,
-                               weights=args.weights)
+            options = BuildOptions(
+                target=args.target, policy=args.policy, analysis=AnalysisOptions(_quantize_options(args)),
+                calibration_data=args.calibration_data, calibration_images=args.calibration_images,
+                eval_data=args.eval_data, eval_images=args.eval_images, curve=args.curve,
+                random_draws=args.random_draws, one_at_a_time=args.one_at_a_time, threads=args.threads,
+                extra_flags=tuple(extra_flags), weights=args.weights)
+            parse_policy(options.policy)  # a misspelt policy fails before any work
+            report = api.build(args.model, build_dir, options)
             print(_summary(report, build_dir))
+        elif args.command == "analyze":
+            analysis = api.analyze_model(args.build_dir, calibration_data=args.calibration_data,
+                                         calibration_images=args.calibration_images,
+                                         options=AnalysisOptions(_quantize_options(args), _ratios(args.ratios)))
+            print(_analysis_summary(analysis))
+            if args.one_at_a_time:
+                baseline = api.one_at_a_time(args.build_dir, calibration_data=args.calibration_data,
+                                             calibration_images=args.calibration_images,
+                                             options=AnalysisOptions(_quantize_options(args)))
+                print(f"one layer at a time: {baseline.inferences} inferences, {baseline.seconds:.1f} s "
+                      f"({baseline.seconds / analysis.seconds['total']:.1f}x the analysis); most sensitive first: "
+                      f"{', '.join(baseline.ranked[:5])}, ...")
         elif args.command == "quantize":
-            options = QuantizeOptions(CalibrationOptions(method=args.calibration,
-                                                         per_channel_weights=not args.per_tensor_weights),
-                                      strict=args.strict)
             result = api.quantize_model(args.build_dir, args.target, plan=args.plan,
                                         calibration_data=args.calibration_data,
-                                        calibration_images=args.calibration_images, options=options,
+                                        calibration_images=args.calibration_images, options=_quantize_options(args),
                                         extra_flags=extra_flags)
             print(f"{len(result.plan.int8_layers())} of {len(result.plan.layers)} layers int8; plan "
                   f"{result.plan_path}\nlowered MLIR {result.lowered_mlir}\n{result.vmfb}")

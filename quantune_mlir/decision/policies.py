@@ -1,12 +1,15 @@
 """Policies that turn a sensitivity list (most sensitive first) into the layers kept FP32, and into a plan.
 
 Each policy returns the FP32 layers in sensitivity order; `plan_keeping_fp32` makes the precision plan. The
-accuracy and latency budgets, which need evaluations and profiles, build on these.
+accuracy budget takes the evaluation as a function (the pipeline builds and runs each candidate), the latency
+budget per-layer costs from a profile (profile.py). `parse_policy` reads the CLI's `--policy` spelling.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 from ..analysis.metrics import LayerMetrics
 from ..errors import QuantuneError
@@ -52,18 +55,111 @@ def size_budget(ranked: Sequence[str], table: LayerTable, max_bytes: int) -> lis
     floor = model_bytes(table, [])
     if max_bytes < floor:
         raise QuantuneError(f"size budget: {max_bytes} bytes is below the all-int8 model's {floor} bytes of weights")
+    return _greedy(ranked, lambda kept: model_bytes(table, kept) <= max_bytes)
+
+
+def latency_budget(ranked: Sequence[str], costs: dict[str, tuple[float, float]], all_int8_ms: float,
+                   max_ms: float) -> list[str]:
+    """Walk down the list keeping layers FP32 while the estimated latency stays within max_ms, skipping a layer
+    that does not fit as size_budget does. costs: per layer (FP32 ms, int8 ms) from one profile of each build;
+    the estimate is the measured all-int8 latency plus, per FP32 layer, what FP32 costs it over int8."""
+    if max_ms < all_int8_ms:
+        raise QuantuneError(f"latency budget: {max_ms:.3f} ms is below the all-int8 build's {all_int8_ms:.3f} ms")
+    missing = [layer for layer in ranked if layer not in costs]
+    if missing:
+        raise QuantuneError(f"latency budget: the profile has no cost for layer '{missing[0]}'")
+    return _greedy(ranked, lambda kept: estimated_latency(costs, all_int8_ms, kept) <= max_ms)
+
+
+def estimated_latency(costs: dict[str, tuple[float, float]], all_int8_ms: float, fp32_layers: Sequence[str]) -> float:
+    return all_int8_ms + sum(costs[layer][0] - costs[layer][1] for layer in fp32_layers)
+
+
+def _greedy(ranked: Sequence[str], fits: Callable[[list[str]], bool]) -> list[str]:
     kept: list[str] = []
     for layer in ranked:
-        if model_bytes(table, [*kept, layer]) <= max_bytes:
+        if fits([*kept, layer]):
             kept.append(layer)
     return kept
 
 
-def plan_keeping_fp32(table: LayerTable, fp32_layers: Sequence[str]) -> PrecisionPlan:
-    unknown = [layer for layer in fp32_layers if layer not in table.ids]
+@dataclass(frozen=True)
+class BudgetWalk:
+    """What the accuracy budget chose, and what it took: one evaluation per candidate."""
+
+    fp32_layers: list[str]
+    evaluations: int
+    trace: list[tuple[int, float]] = field(default_factory=list)  # (FP32 layers, accuracy) per evaluation
+
+
+def accuracy_budget(ranked: Sequence[str], evaluate: Callable[[list[str]], float], fp32_accuracy: float,
+                    max_drop_pp: float) -> BudgetWalk:
+    """Walk down the list, one more layer FP32 each step, from none, until the accuracy `evaluate` measures is
+    at most max_drop_pp percentage points below fp32_accuracy (every layer FP32 meets it by definition)."""
+    if max_drop_pp < 0:
+        raise QuantuneError(f"accuracy budget: the allowed drop must be >= 0 percentage points, got {max_drop_pp}")
+    trace = []
+    for k in range(len(ranked) + 1):
+        accuracy = evaluate(list(ranked[:k])) if k < len(ranked) else fp32_accuracy
+        if k < len(ranked):
+            trace.append((k, accuracy))
+        if accuracy >= fp32_accuracy - max_drop_pp:
+            return BudgetWalk(list(ranked[:k]), len(trace), trace)
+    raise AssertionError("unreachable: every layer FP32 meets any budget")
+
+
+def first_and_last(layer_ids: Sequence[str], k: int) -> list[str]:
+    """The baseline that keeps the ends of the network FP32: first, last, second, second to last, ..."""
+    top_k(layer_ids, k)  # validates k
+    order = [layer_ids[(i // 2) if i % 2 == 0 else len(layer_ids) - 1 - i // 2] for i in range(len(layer_ids))]
+    return order[:k]
+
+
+def random_layers(layer_ids: Sequence[str], k: int, seed: int) -> list[str]:
+    """The random baseline: k layers drawn without replacement, seeded."""
+    import numpy as np
+    top_k(layer_ids, k)
+    return [layer_ids[i] for i in sorted(np.random.default_rng(seed).permutation(len(layer_ids))[:k])]
+
+
+def plan_keeping_fp32(base: PrecisionPlan, fp32_layers: Sequence[str]) -> PrecisionPlan:
+    """base (all-int8, calibrated or not) with fp32_layers FP32."""
+    unknown = [layer for layer in fp32_layers if layer not in base.layers]
     if unknown:
-        raise QuantuneError(f"{table.model} has no layer '{unknown[0]}'")
-    plan = PrecisionPlan.uniform(table, "int8")
+        raise QuantuneError(f"{base.model} has no layer '{unknown[0]}'")
+    plan = base
     for layer in fp32_layers:
         plan = plan.with_precision(layer, "fp32")
     return plan
+
+
+POLICY_FORMS = ("top-k:N", "fraction:SHARE", "sqnr:DB", "size:BYTES[K|M]", "accuracy:PP", "latency:MS", "all-int8")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A parsed --policy: its kind and value (None for all-int8)."""
+
+    kind: str
+    value: float | None = None
+
+    @property
+    def spelling(self) -> str:
+        return self.kind if self.value is None else f"{self.kind}:{self.value:g}"
+
+
+def parse_policy(text: str) -> Policy:
+    if text == "all-int8":
+        return Policy("all-int8")
+    match = re.fullmatch(r"(top-k|fraction|sqnr|size|accuracy|latency):([0-9.]+)([KkMm]?)", text.strip())
+    if not match or (match.group(3) and match.group(1) != "size"):
+        raise QuantuneError(f"--policy {text}: expected one of {', '.join(POLICY_FORMS)} (e.g. top-k:2, "
+                            "accuracy:0.5 for at most 0.5 pp below FP32)")
+    kind, number, unit = match.groups()
+    try:
+        value = float(number) * {"": 1, "k": 1e3, "m": 1e6}[unit.lower()]
+    except ValueError:
+        raise QuantuneError(f"--policy {text}: '{number}' is not a number") from None
+    if kind == "top-k" and value != int(value):
+        raise QuantuneError(f"--policy {text}: top-k takes a whole number of layers")
+    return Policy(kind, value)

@@ -2,8 +2,10 @@
 import pytest
 
 from quantune_mlir.analysis.metrics import LayerMetrics
-from quantune_mlir.decision.policies import (fraction, model_bytes, plan_keeping_fp32, size_budget, sqnr_threshold,
-                                             top_k)
+from quantune_mlir.decision.plan import PrecisionPlan
+from quantune_mlir.decision.policies import (Policy, accuracy_budget, first_and_last, fraction, latency_budget,
+                                             model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
+                                             sqnr_threshold, top_k)
 from quantune_mlir.errors import QuantuneError
 from quantune_mlir.layers import LayerInfo, LayerTable
 
@@ -45,7 +47,54 @@ def test_size_budget_walks_the_list_and_skips_what_does_not_fit():
 
 
 def test_plan_keeping_fp32():
-    plan = plan_keeping_fp32(TABLE, ["body", "fc"])
+    plan = plan_keeping_fp32(PrecisionPlan.uniform(TABLE, "int8"), ["body", "fc"])
     assert plan.int8_layers() == ("stem", "proj") and plan.layers["fc"].precision == "fp32"
     with pytest.raises(QuantuneError, match=r"net has no layer 'head'"):
-        plan_keeping_fp32(TABLE, ["head"])
+        plan_keeping_fp32(PrecisionPlan.uniform(TABLE, "int8"), ["head"])
+
+
+def test_latency_budget_walks_the_list_with_the_profiled_costs():
+    costs = {"body": (3.0, 1.0), "fc": (0.5, 0.4), "stem": (2.0, 0.5), "proj": (1.0, 0.2)}  # (fp32, int8) ms
+    assert latency_budget(RANKED, costs, 5.0, 5.0) == []
+    # body +2.0 fits in 7.5, fc +0.1 too, stem +1.5 would not, proj +0.8 neither (7.9)
+    assert latency_budget(RANKED, costs, 5.0, 7.5) == ["body", "fc"]
+    assert latency_budget(RANKED, costs, 5.0, 8.0) == ["body", "fc", "proj"]
+    with pytest.raises(QuantuneError, match=r"latency budget: 4\.000 ms is below the all-int8 build's 5\.000 ms"):
+        latency_budget(RANKED, costs, 5.0, 4.0)
+    with pytest.raises(QuantuneError, match=r"latency budget: the profile has no cost for layer 'fc'"):
+        latency_budget(RANKED, {"body": (1.0, 1.0)}, 5.0, 6.0)
+
+
+def test_accuracy_budget_walks_until_the_drop_fits_and_counts_its_evaluations():
+    accuracy_with = {0: 88.0, 1: 89.2, 2: 89.8, 3: 89.9}  # FP32: 90.0
+    walk = accuracy_budget(RANKED, lambda fp32: accuracy_with[len(fp32)], 90.0, 0.5)
+    assert walk.fp32_layers == ["body", "fc"] and walk.evaluations == 3
+    assert walk.trace == [(0, 88.0), (1, 89.2), (2, 89.8)]
+    assert accuracy_budget(RANKED, lambda fp32: 90.0, 90.0, 0.0).evaluations == 1
+    # nothing short of all FP32 meets it: the walk ends there without evaluating that build
+    assert accuracy_budget(RANKED, lambda fp32: 0.0, 90.0, 0.5).fp32_layers == RANKED
+    with pytest.raises(QuantuneError, match=r"accuracy budget: the allowed drop must be >= 0"):
+        accuracy_budget(RANKED, lambda fp32: 0.0, 90.0, -1)
+
+
+def test_baselines():
+    layers = ["a", "b", "c", "d", "e"]
+    assert first_and_last(layers, 0) == [] and first_and_last(layers, 1) == ["a"]
+    assert first_and_last(layers, 2) == ["a", "e"] and first_and_last(layers, 3) == ["a", "e", "b"]
+    draw = random_layers(layers, 2, seed=1)
+    assert draw == random_layers(layers, 2, seed=1) and len(set(draw)) == 2 and set(draw) <= set(layers)
+    assert len({tuple(random_layers(layers, 2, seed)) for seed in range(10)}) > 1
+
+
+@pytest.mark.parametrize("text, policy", [("top-k:2", Policy("top-k", 2)), ("fraction:0.1", Policy("fraction", 0.1)),
+                                          ("accuracy:0.5", Policy("accuracy", 0.5)), ("size:2M", Policy("size", 2e6)),
+                                          ("size:300k", Policy("size", 3e5)), ("latency:4.5", Policy("latency", 4.5)),
+                                          ("all-int8", Policy("all-int8"))])
+def test_policy_spellings(text, policy):
+    assert parse_policy(text) == policy
+
+
+@pytest.mark.parametrize("text", ["top-k", "best:3", "top-k:1.5", "accuracy:2M", "sqnr:-3"])
+def test_bad_policy_spellings_name_the_forms(text):
+    with pytest.raises(QuantuneError, match=rf"--policy {text}: .*top-k"):
+        parse_policy(text)

@@ -1,0 +1,296 @@
+"""`quantune build`: the whole method in one call. Import; compile and check FP32; the two-inference analysis;
+a policy turns the sensitivity list into FP32 layers; rewrite and compile the mixed plan for the target with
+its kernel audit; evaluate FP32, all-int8 and mixed; the accuracy curve of the method and the baselines; the
+report (60_report.json, 60_report.md) with its plots.
+
+Accuracy and latency are measured on this machine: where the target is another (aarch64), the same plans are
+also compiled for the host, whose integer arithmetic is the same (the tests check x86_64 and aarch64 builds
+agree within one unit).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import api
+from .analysis.metrics import sqnr_db
+from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_at_a_time
+from .build_dir import REPORT, REPORT_MD, VARIANTS, BuildDir
+from .compile import get_target
+from .data import LabelledData, Preprocess
+from .data.resolve import load_data
+from .decision.plan import PrecisionPlan
+from .decision.policies import (accuracy_budget, first_and_last, fraction, model_bytes, parse_policy,
+                                plan_keeping_fp32, random_layers, size_budget, sqnr_threshold, top_k)
+from .errors import QuantuneError
+from .evaluation import logits_of, module_predictor
+from .layers import LayerTable
+from .quantize import compile_plan, rewrite_and_compile
+from .report.markdown import report_markdown
+from .report.plots import accuracy_curve, accuracy_vs_latency, sensitivity_bars
+from .runtime import CompiledModule, RuntimeOptions
+
+log = logging.getLogger(__name__)
+
+HOST = "x86_64"
+METHOD = "quantunev2"
+BASELINES = ("first-last", "random")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    target: str = "x86_64"
+    policy: str = "accuracy:0.5"  # decision/policies.py POLICY_FORMS
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
+    calibration_data: str = "fashion-mnist"
+    calibration_images: int = 64
+    eval_data: str = "fashion-mnist"  # test split; the accuracy budget is measured on it too
+    eval_images: int = 1000
+    curve: int = 3  # accuracy against 0..curve FP32 layers, for the method and each baseline (0: no curve)
+    random_draws: int = 3  # the random baseline's accuracy is the mean over this many seeded draws
+    one_at_a_time: bool = False  # also run the one-layer-at-a-time baseline (n + 1 inferences, n compiles)
+    threads: int = 1
+    latency_iterations: int = 20
+    extra_flags: tuple[str, ...] = ()  # to iree-compile, for the target's builds
+    weights: Path | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    fp32_layers: tuple[str, ...]
+    top1: float | None  # percent
+    agreement: float  # percent of images with FP32's class
+    output_sqnr_db: float
+    latency_ms: float
+    vmfb_bytes: int
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "fp32_layers": list(self.fp32_layers)}
+
+    def describe(self) -> str:
+        top1 = f"top-1 {self.top1:.2f} %, " if self.top1 is not None else ""
+        return (f"{top1}same class as FP32 on {self.agreement:.2f} %, output SQNR {self.output_sqnr_db:.1f} dB, "
+                f"{self.latency_ms:.2f} ms")
+
+
+class Variants:
+    """Builds of the calibrated all-int8 plan with some layers FP32, compiled for this machine and measured on
+    the evaluation data once each (70_variants/)."""
+
+    def __init__(self, build: BuildDir, plan: PrecisionPlan, data: LabelledData, reference_logits: np.ndarray,
+                 options: BuildOptions):
+        self.build, self.plan, self.data, self.reference, self.options = build, plan, data, reference_logits, options
+        self.measured: dict[frozenset[str], Measurement] = {}
+        (build / VARIANTS).mkdir(parents=True, exist_ok=True)
+
+    def measure(self, fp32_layers: list[str] | tuple[str, ...]) -> Measurement:
+        key = frozenset(fp32_layers)
+        if key not in self.measured:
+            index = len(self.measured)
+            vmfb, _ = compile_plan(self.build, plan_keeping_fp32(self.plan, list(fp32_layers)),
+                                   f"{VARIANTS}/{index:03d}.mlirbc", f"{VARIANTS}/{index:03d}_{HOST}.vmfb",
+                                   target=HOST, options=self.options.analysis.quantize)
+            self.measured[key] = measure_vmfb(vmfb, self.data, self.reference, self.options, tuple(fp32_layers))
+            log.info("%d FP32 layer(s) %s: %s", len(fp32_layers), list(fp32_layers), self.measured[key].describe())
+        return self.measured[key]
+
+
+def measure_vmfb(vmfb: Path, data: LabelledData, reference: np.ndarray | None, options: BuildOptions,
+                 fp32_layers: tuple[str, ...] = ()) -> Measurement:
+    module = CompiledModule(vmfb, RuntimeOptions.for_threads(options.threads))
+    logits = logits_of(module_predictor(module, vmfb.name), data)
+    top1 = None if data.labels is None else 100.0 * float(np.mean(logits.argmax(1) == data.labels))
+    reference = logits if reference is None else reference
+    timing = module.benchmark(data.inputs[:module.input_specs[0].shape[0]], iterations=options.latency_iterations)
+    return Measurement(fp32_layers, top1, 100.0 * float(np.mean(logits.argmax(1) == reference.argmax(1))),
+                       sqnr_db(reference, logits), timing.median_ms, vmfb.stat().st_size)
+
+
+def build_model(source, build_dir: Path | str = "build", options: BuildOptions = BuildOptions()) -> dict:
+    """The whole pipeline (module docstring) for a zoo id, an .onnx file or an nn.Module with example inputs
+    (then call with the imported build folder's source). Returns the report it writes."""
+    build = BuildDir(build_dir)
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    target = get_target(options.target)
+    if not get_target(HOST).runs_on_host:
+        raise QuantuneError("quantune build measures on this machine, which must be x86-64")
+    phase = time.perf_counter()
+    imported = api.import_model(source, build_dir=build.path, weights=options.weights)
+    table = imported.layers
+    seconds["import"] = time.perf_counter() - phase
+
+    phase = time.perf_counter()
+    fp32_host = api.compile_model(build.path, HOST)
+    fp32_target = api.compile_model(build.path, options.target, extra_flags=options.extra_flags) \
+        if options.target != HOST or options.extra_flags else fp32_host
+    inputs = api.random_inputs(imported.inputs)
+    expected = api.reference_outputs(source, inputs, options.weights)
+    framework_error = None if expected is None else max(
+        api.relative_l2(a, e) for a, e in zip(CompiledModule(fp32_host)(*inputs), expected))
+    seconds["fp32 compile and check"] = time.perf_counter() - phase
+
+    samples = api.calibration_samples(table.model, options.calibration_data, options.calibration_images)
+    analysis = analyze(build.path, samples, options.analysis)
+    seconds["analysis"] = analysis.seconds["total"]
+
+    phase = time.perf_counter()
+    data = _evaluation_data(table, options)
+    fp32 = measure_vmfb(fp32_host, data, None, options)
+    variants = Variants(build, analysis.plan, data, logits_of(module_predictor(CompiledModule(fp32_host), "fp32"),
+                                                            data), options)
+    fp32_layers, decision = choose_fp32_layers(parse_policy(options.policy), analysis, table, variants, fp32)
+    seconds["policy"] = time.perf_counter() - phase
+
+    phase = time.perf_counter()
+    plan = plan_keeping_fp32(analysis.plan, fp32_layers)
+    quantized = rewrite_and_compile(build.path, plan, options.target, options.analysis.quantize, options.extra_flags)
+    seconds["mixed rewrite and compile"] = time.perf_counter() - phase
+
+    phase = time.perf_counter()
+    all_int8, mixed = variants.measure([]), variants.measure(fp32_layers)
+    baseline = one_layer_at_a_time(build.path, samples, options.analysis) if options.one_at_a_time else None
+    curve = accuracy_points(analysis, table, variants, options, baseline)
+    seconds["evaluation and curve"] = time.perf_counter() - phase
+
+    plots = {"sensitivity": str(sensitivity_bars(analysis.sensitivity, build / "61_sensitivity_plan.png",
+                                                 fp32_layers=frozenset(fp32_layers)))}
+    if curve:
+        plots["accuracy_vs_fp32_layers"] = str(accuracy_curve(curve, fp32, table.model,
+                                                              build / "62_accuracy_vs_fp32_layers.png"))
+        plots["accuracy_vs_latency"] = str(accuracy_vs_latency(curve, fp32, table.model,
+                                                               build / "63_accuracy_vs_latency.png"))
+    seconds["total"] = time.perf_counter() - started
+    report = {
+        "model": table.model, "target": options.target, "policy": options.policy, "decision": decision,
+        "layers": len(table), "fp32_layers": fp32_layers,
+        "int8_layers": list(plan.int8_layers()), "fp32_only_layers": analysis.fp32_only,
+        "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
+                     "calibration_data": options.calibration_data, "seconds": analysis.seconds,
+                     "sensitivity_list": str(analysis.sensitivity_path), "ratios": dataclasses.asdict(
+                         analysis.sensitivity.ratios),
+                     "ranked": [{"layer": e.layer, "score": e.score, **dataclasses.asdict(e.metrics),
+                                 "local_activation_sqnr_db": e.local_activation_sqnr_db}
+                                for e in analysis.sensitivity.entries]},
+        "plan": str(quantized.plan_path),
+        "evaluation": {"data": data.name, "images": len(data), "threads": options.threads,
+                       "latency_iterations": options.latency_iterations, "measured_on": HOST,
+                       "fp32": fp32.to_json(), "all_int8": all_int8.to_json(), "mixed": mixed.to_json()},
+        "relative_l2_vs_framework": framework_error,
+        "size": {"weights_bytes": {"fp32": model_bytes(table, table.ids), "all_int8": model_bytes(table, []),
+                                   "mixed": model_bytes(table, fp32_layers)},
+                 "vmfb_bytes": {"fp32": fp32_target.stat().st_size, "mixed": quantized.vmfb.stat().st_size}},
+        "artifacts": {"fp32_vmfb": str(fp32_target), "mixed_vmfb": str(quantized.vmfb),
+                      "lowered_mlir": str(quantized.lowered_mlir),
+                      "audit": str(quantized.audit_path) if quantized.audit_path else None},
+        "audit": _audit_summary(quantized),
+        "curve": curve,
+        "one_at_a_time": None if baseline is None else {
+            "seconds": baseline.seconds, "inferences": baseline.inferences, "ranked": list(baseline.ranked),
+            "analysis_speedup": baseline.seconds / analysis.seconds["total"]},
+        "flags": {"fp32": get_target(options.target).flags() + list(options.extra_flags),
+                  "int8": target.for_int8().flags() + list(options.extra_flags)},
+        "versions": tool_versions(),
+        "plots": plots,
+        "seconds": seconds,
+    }
+    with build.atomic(REPORT) as path:
+        path.write_text(json.dumps(report, indent=1))
+    with build.atomic(REPORT_MD) as path:
+        path.write_text(report_markdown(report))
+    return report
+
+
+def _evaluation_data(table: LayerTable, options: BuildOptions) -> LabelledData:
+    try:
+        preprocess = api.preprocess_for(table.model)
+    except QuantuneError:
+        if not Path(options.eval_data).is_file():
+            raise QuantuneError(f"{table.model} is not a zoo model, so quantune knows no preprocessing for it: pass "
+                                "--eval-data and --calibration-data as .npy/.npz files of model-ready float32 inputs"
+                                ) from None
+        preprocess = Preprocess()
+    return load_data(options.eval_data, preprocess, split="test", limit=options.eval_images)
+
+
+def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: Variants, fp32: Measurement
+                       ) -> tuple[list[str], dict]:
+    """The policy's FP32 layers and what it did to find them."""
+    ranked = analysis.sensitivity.ranked
+    if policy.kind == "all-int8":
+        return [], {}
+    if policy.kind == "top-k":
+        return top_k(ranked, int(policy.value)), {}
+    if policy.kind == "fraction":
+        return fraction(ranked, policy.value), {}
+    if policy.kind == "sqnr":
+        return sqnr_threshold(ranked, [e.metrics for e in analysis.sensitivity.entries], policy.value), {}
+    if policy.kind == "size":
+        return size_budget(ranked, table, int(policy.value)), {}
+    if policy.kind == "accuracy":
+        if fp32.top1 is None:
+            raise QuantuneError("--policy accuracy needs labelled evaluation data (--eval-data)")
+        walk = accuracy_budget(ranked, lambda layers: variants.measure(layers).top1, fp32.top1, policy.value)
+        return walk.fp32_layers, {"evaluations": walk.evaluations, "fp32_top1": fp32.top1,
+                                  "trace": [{"fp32_layers": k, "top1": a} for k, a in walk.trace]}
+    raise QuantuneError(f"--policy {policy.spelling} is not supported by quantune build")
+
+
+def accuracy_points(analysis: Analysis, table: LayerTable, variants: Variants, options: BuildOptions,
+                    baseline: OneAtATime | None = None) -> list[dict]:
+    """Accuracy and latency at 0..options.curve FP32 layers: the method's list, the first/last and random
+    baselines (mean of options.random_draws seeded draws) and, if given, the one-at-a-time ranking."""
+    candidates = [layer for layer in table.ids if layer in analysis.plan.int8_layers()]
+    rankings = {METHOD: list(analysis.sensitivity.ranked)}
+    if baseline is not None:
+        rankings["one-at-a-time"] = list(baseline.ranked)
+    points = []
+    for k in range(min(options.curve, len(candidates)) + 1):
+        draws = {name: [ranked[:k]] for name, ranked in rankings.items()}
+        draws["first-last"] = [first_and_last(candidates, k)]
+        draws["random"] = [random_layers(candidates, k, seed) for seed in range(options.random_draws if k else 1)]
+        for method, sets in draws.items():
+            measured = [variants.measure(layers) for layers in sets]
+            points.append({"method": method, "fp32_layers": k, "draws": len(measured),
+                           "top1": _mean([m.top1 for m in measured]),
+                           "agreement": _mean([m.agreement for m in measured]),
+                           "output_sqnr_db": _mean([m.output_sqnr_db for m in measured]),
+                           "latency_ms": _mean([m.latency_ms for m in measured]),
+                           "layers": [list(m.fp32_layers) for m in measured]})
+    return points
+
+
+def _mean(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
+def _audit_summary(quantized) -> dict | None:
+    if quantized.audit is None:
+        return None
+    verdicts: dict[str, int] = {}
+    for verdict in quantized.audit.layers:
+        verdicts[verdict.verdict] = verdicts.get(verdict.verdict, 0) + 1
+    int8 = set(quantized.plan.int8_layers())
+    return {"target": quantized.audit.target, "dispatches_per_inference": quantized.audit.dispatch_count,
+            "verdicts": verdicts,
+            "planned_int8_not_integer": [v.layer for v in quantized.audit.failures(int8)],
+            "layers": [{"layer": v.layer, "verdict": v.verdict, "instructions": list(v.instructions),
+                        "contraction": v.contraction} for v in quantized.audit.layers]}
+
+
+def tool_versions() -> dict[str, str]:
+    found = {}
+    for package in ("quantune-mlir", "iree-base-compiler", "iree-base-runtime", "torch", "torch-mlir", "onnx",
+                    "numpy"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found

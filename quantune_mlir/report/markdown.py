@@ -1,0 +1,77 @@
+"""60_report.md: the build report (60_report.json) as a page a person reads."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.2f} %"
+
+
+def report_markdown(report: dict) -> str:
+    evaluation, analysis = report["evaluation"], report["analysis"]
+    lines = [f"# {report['model']} for {report['target']}: {len(report['fp32_layers'])} of {report['layers']} "
+             f"layers FP32 ({report['policy']})", ""]
+    decision = report.get("decision") or {}
+    if "evaluations" in decision:
+        lines += [f"The accuracy budget took {decision['evaluations']} evaluation(s) of candidate builds "
+                  f"(FP32 top-1 {decision['fp32_top1']:.2f} %).", ""]
+    lines += ["## Accuracy, agreement and latency", "",
+              f"On {evaluation['data']} ({evaluation['images']} images), measured on {evaluation['measured_on']} "
+              f"with {evaluation['threads']} thread(s), latency the median of {evaluation['latency_iterations']} "
+              "runs.", ""]
+    lines += _table(["build", "top-1", "same class as FP32", "output SQNR", "latency"], [
+        [name, _pct(m["top1"]), _pct(m["agreement"]), f"{m['output_sqnr_db']:.1f} dB", f"{m['latency_ms']:.2f} ms"]
+        for name, m in (("FP32", evaluation["fp32"]), ("all-int8", evaluation["all_int8"]),
+                        ("mixed (this plan)", evaluation["mixed"]))])
+    size = report["size"]
+    lines += ["## Size", ""] + _table(["", "FP32", "all-int8", "mixed"], [
+        ["weights"] + [f"{size['weights_bytes'][k] / 1e6:.2f} MB" for k in ("fp32", "all_int8", "mixed")],
+        ["module (.vmfb)", f"{size['vmfb_bytes']['fp32'] / 1e6:.2f} MB", "-",
+         f"{size['vmfb_bytes']['mixed'] / 1e6:.2f} MB"]])
+    lines += ["## Sensitivity analysis", "",
+              f"{analysis['inferences']} inferences of {analysis['samples']} calibration samples "
+              f"({analysis['calibration_data']}) in {analysis['seconds']['total']:.1f} s.", ""]
+    if report.get("one_at_a_time"):
+        baseline = report["one_at_a_time"]
+        lines += [f"The one-layer-at-a-time baseline took {baseline['inferences']} inferences and "
+                  f"{baseline['seconds']:.1f} s: {baseline['analysis_speedup']:.1f}x the time.", ""]
+    fp32_layers = set(report["fp32_layers"])
+    lines += _table(["rank", "layer", "score", "weight SQNR", "activation SQNR (accumulated)", "local SQNR",
+                     "activation MSE", "precision"], [
+        [i + 1, f"`{e['layer']}`", f"{e['score']:.3f}", f"{e['weight_sqnr_db']:.1f} dB",
+         f"{e['activation_sqnr_db']:.1f} dB",
+         "-" if e["local_activation_sqnr_db"] is None else f"{e['local_activation_sqnr_db']:.1f} dB",
+         f"{e['activation_mse']:.2e}", "FP32" if e["layer"] in fp32_layers else "int8"]
+        for i, e in enumerate(analysis["ranked"])])
+    if report["fp32_only_layers"]:
+        lines += ["Always FP32 (cannot run int8): " + "; ".join(
+            f"`{layer}`: {why}" for layer, why in report["fp32_only_layers"].items()), ""]
+    if report["curve"]:
+        lines += ["## Against the baselines", "", "Accuracy at equal numbers of FP32 layers (random: the mean of "
+                  "its seeded draws).", ""]
+        methods = list(dict.fromkeys(p["method"] for p in report["curve"]))
+        ks = sorted({p["fp32_layers"] for p in report["curve"]})
+        by = {(p["method"], p["fp32_layers"]): p for p in report["curve"]}
+        lines += _table(["FP32 layers"] + methods, [[k] + [_pct(by[(m, k)]["top1"] if by[(m, k)]["top1"] is not None
+                                                                else by[(m, k)]["agreement"]) for m in methods]
+                                                     for k in ks])
+    audit = report.get("audit")
+    if audit:
+        lines += ["## Kernel audit", "", f"{audit['target']}: {audit['dispatches_per_inference']} dispatches per "
+                  "inference; verdicts " + ", ".join(f"{v}: {n}" for v, n in audit["verdicts"].items()) + ".", ""]
+        if audit["planned_int8_not_integer"]:
+            lines += ["**Planned int8 but not an integer kernel:** " + ", ".join(audit["planned_int8_not_integer"]),
+                      ""]
+    lines += ["## Plots", ""] + [f"![{name}]({Path(path).name})" for name, path in report["plots"].items()] + [""]
+    lines += ["## How it was built", "", "iree-compile flags (FP32 / int8):", "", "```",
+              " ".join(report["flags"]["fp32"]), " ".join(report["flags"]["int8"]), "```", ""]
+    lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    lines += ["Wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report["seconds"].items()), ""]
+    return "\n".join(lines)
