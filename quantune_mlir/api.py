@@ -12,7 +12,6 @@ from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_a
 from .build_dir import (IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE, BuildDir, instrumented_vmfb_name,
                         vmfb_name)
 from .compile import compile_file, get_target
-from .compile.targets import CHANNELS_LAST_FLAG
 from .data import FASHION_MNIST_PREPROCESS, Preprocess
 from .data.resolve import load_data
 from .errors import QuantuneError
@@ -123,11 +122,8 @@ def instrument(build_dir: Path | str, target: str = "x86_64") -> Path:
     run_passes(module, [ExposeLayerOutputs()], failure_dir=build.path)
     with build.atomic(INSTRUMENTED_MLIR) as path:
         write_module(module, path, bytecode=True)
-    # IREE 3.13 fails to compile some returned NCHW conv results under channels-last + data tiling ("large
-    # vector sizes" in the fused unpack-transpose): the one analysis run can do without the conversion.
-    analysis_target = get_target(target).without(CHANNELS_LAST_FLAG, build.path, "IREE 3.13 codegen limit")
-    return compile_file(build / INSTRUMENTED_MLIR, analysis_target, build / instrumented_vmfb_name(target),
-                        failure_dir=build.path)
+    return compile_file(build / INSTRUMENTED_MLIR, get_target(target).for_analysis(int8=False),
+                        build / instrumented_vmfb_name(target), failure_dir=build.path)
 
 
 def layer_outputs(module: CompiledModule, table: LayerTable, inputs: tuple[np.ndarray, ...]

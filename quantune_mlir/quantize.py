@@ -14,7 +14,6 @@ from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANT
                         audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name)
 from .compile import compile_file, get_target
 from .compile.audit import KernelAudit, compile_and_audit
-from .compile.targets import CHANNELS_LAST_FLAG
 from .decision.plan import LayerPlan, PrecisionPlan
 from .errors import QuantuneError
 from .mlir import ir, parse_module, write_module
@@ -108,12 +107,9 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
     with build.atomic(CALIBRATION_MLIR) as path:
         write_module(module, path, bytecode=True)
     seconds = {"instrument": time.perf_counter() - started}
-    # The same IREE 3.13 limit as the instrumented analysis build (returned NCHW conv results).
-    calibration_target = get_target(host_target).without(CHANNELS_LAST_FLAG, build.path,
-                                                         "IREE 3.13 codegen limit")
     started = time.perf_counter()
-    vmfb = compile_file(build / CALIBRATION_MLIR, calibration_target, build / calibration_vmfb_name(host_target),
-                        failure_dir=build.path)
+    vmfb = compile_file(build / CALIBRATION_MLIR, get_target(host_target).for_analysis(int8=False),
+                        build / calibration_vmfb_name(host_target), failure_dir=build.path)
     seconds["compile"] = time.perf_counter() - started
     started = time.perf_counter()
     outputs = CompiledModule(vmfb)(samples)
@@ -155,16 +151,17 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, *
 
 def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name: str, *, target: str = "x86_64",
                  options: QuantizeOptions = QuantizeOptions(), batch: int | None = None) -> tuple[Path, tuple[str, ...]]:
-    """A calibrated plan lowered and compiled with the target's int8 flags, without the audit (the builds the
-    analysis, the baselines and the policies run on this machine); with batch, over a whole batch per call
-    (quantune-batch-loop). Returns the .vmfb and the names of the tensors it exposes."""
+    """A calibrated plan lowered and compiled without the audit, for the builds this machine runs: with the
+    target's int8 flags (the variants quantune build measures), or, with batch, as an analysis build over a
+    whole batch per call (quantune-batch-loop, the target's analysis flags). Returns the .vmfb and the names of
+    the tensors it exposes."""
     module, exposed = lower_plan(build, plan, options)
     if batch is not None:
         run_passes(module, [BatchLoop(batch)], failure_dir=build.path)
     with build.atomic(mlir_name) as path:
         write_module(module, path, bytecode=True)
-    vmfb = compile_file(build / mlir_name, get_target(target).for_int8(), build / vmfb_name, failure_dir=build.path)
-    return vmfb, exposed
+    flags = get_target(target).for_analysis(int8=True) if batch is not None else get_target(target).for_int8()
+    return compile_file(build / mlir_name, flags, build / vmfb_name, failure_dir=build.path), exposed
 
 
 def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",

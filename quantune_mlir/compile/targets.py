@@ -29,22 +29,21 @@ class Target:
                                 "checkout, install it with `pip install -e .`")
         return [line.strip() for line in self.flag_file.read_text().splitlines() if line.strip()]
 
-    def without(self, flag: str, folder: Path, why: str) -> "Target":
-        """This target minus one flag, as a flag file of its own in folder (so reproducers still work)."""
-        flags = self.flags()
-        if flag not in flags:
-            return self
-        name = f"{self.name}-without-{flag.split('=')[0].lstrip('-').split('-')[-1]}"
-        path = Path(folder) / f"{name}.flags"
-        path.write_text("\n".join(f for f in flags if f != flag) + "\n")
-        return Target(name, f"{self.description}, without {flag}: {why}", self.arch, path)
-
     def for_int8(self) -> "Target":
         """This target with its flag file for quantized modules (pipelines/<name>-int8.flags), if it has one."""
         path = PIPELINES_DIR / f"{self.name}-int8.flags"
         if self.custom_flag_file is not None or not path.is_file():
             return self
         return Target(self.name, f"{self.description}, int8 flags", self.arch, path)
+
+    def for_analysis(self, *, int8: bool) -> "Target":
+        """The flags of the builds the analysis runs once on this machine, the fastest to compile for the same
+        arithmetic (pipelines/<name>-analysis.flags, <name>-int8-analysis.flags; pipelines/README.md)."""
+        path = PIPELINES_DIR / f"{self.name}{'-int8' if int8 else ''}-analysis.flags"
+        if not path.is_file():
+            raise QuantuneError(f"the analysis runs on this machine; {self.name} has no {path.name} "
+                                "(x86_64 has): pass a host target")
+        return Target(self.name, f"{self.description}, analysis flags", self.arch, path)
 
     @property
     def runs_on_host(self) -> bool:
