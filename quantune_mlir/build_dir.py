@@ -18,6 +18,7 @@ ONE_AT_A_TIME_MLIR = "26_one_at_a_time.mlirbc"  # the last of those builds
 PLAN = "30_plan.json"
 QUANTIZED_MLIR = "40_quantized.mlirbc"  # the plan as quant-dialect types
 LOWERED_MLIR = "41_lowered.mlirbc"  # integer linalg: what iree-compile gets
+PROFILES = "52_profiles"  # --policy latency: the FP32 and all-int8 builds profiled per layer, with their dumps
 REPORT = "60_report.json"
 REPORT_MD = "60_report.md"
 VARIANTS = "70_variants"  # the builds quantune build measures: the policy's candidates and the accuracy curve

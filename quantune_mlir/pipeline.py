@@ -22,17 +22,21 @@ import numpy as np
 from . import api
 from .analysis.metrics import sqnr_db
 from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_at_a_time
-from .build_dir import REPORT, REPORT_MD, VARIANTS, BuildDir
+from .build_dir import IMPORT_MLIR, PROFILES, REPORT, REPORT_MD, VARIANTS, BuildDir
 from .compile import get_target
+from .compile.audit import compile_and_audit
+from .compile.profile import dispatch_times, layer_costs
 from .data import LabelledData, Preprocess
 from .data.resolve import load_data
 from .decision.plan import PrecisionPlan
-from .decision.policies import (accuracy_budget, first_and_last, fraction, model_bytes, parse_policy,
-                                plan_keeping_fp32, random_layers, size_budget, sqnr_threshold, top_k)
+from .decision.policies import (accuracy_budget, estimated_latency, first_and_last, fraction, latency_budget,
+                                model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
+                                sqnr_threshold, top_k)
 from .errors import QuantuneError
 from .evaluation import logits_of, module_predictor
 from .layers import LayerTable
-from .quantize import compile_plan, rewrite_and_compile
+from .mlir import write_module
+from .quantize import compile_plan, lower_plan, rewrite_and_compile
 from .report.markdown import report_markdown
 from .report.plots import accuracy_curve, accuracy_vs_latency, sensitivity_bars
 from .runtime import CompiledModule, RuntimeOptions
@@ -122,6 +126,10 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     target = get_target(options.target)
     if not get_target(HOST).runs_on_host:
         raise QuantuneError("quantune build measures on this machine, which must be x86-64")
+    policy = parse_policy(options.policy)
+    if policy.kind == "latency" and options.target != HOST:
+        raise QuantuneError(f"--policy {options.policy}: latency is measured on this machine ({HOST}), not on "
+                            f"{options.target}; for a board, budget its size or accuracy instead")
     phase = time.perf_counter()
     imported = api.import_model(source, build_dir=build.path, weights=options.weights)
     table = imported.layers
@@ -146,7 +154,7 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     fp32 = measure_vmfb(fp32_host, data, None, options)
     variants = Variants(build, analysis.plan, data, logits_of(module_predictor(CompiledModule(fp32_host), "fp32"),
                                                             data), options)
-    fp32_layers, decision = choose_fp32_layers(parse_policy(options.policy), analysis, table, variants, fp32)
+    fp32_layers, decision = choose_fp32_layers(policy, analysis, table, variants, fp32)
     seconds["policy"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
@@ -234,6 +242,12 @@ def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: 
         return sqnr_threshold(ranked, [e.metrics for e in analysis.sensitivity.entries], policy.value), {}
     if policy.kind == "size":
         return size_budget(ranked, table, int(policy.value)), {}
+    if policy.kind == "latency":
+        costs = profile_layer_costs(variants.build, analysis.plan, table, variants.options, variants.data.inputs[:1])
+        walk = latency_budget(ranked, costs, variants.measure([]).latency_ms, policy.value)
+        all_int8_ms = variants.measure([]).latency_ms
+        return walk, {"all_int8_ms": all_int8_ms, "estimated_ms": estimated_latency(costs, all_int8_ms, walk),
+                      "layer_costs_ms": {layer: {"fp32": c[0], "int8": c[1]} for layer, c in costs.items()}}
     if policy.kind == "accuracy":
         if fp32.top1 is None:
             raise QuantuneError("--policy accuracy needs labelled evaluation data (--eval-data)")
@@ -241,6 +255,23 @@ def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: 
         return walk.fp32_layers, {"evaluations": walk.evaluations, "fp32_top1": fp32.top1,
                                   "trace": [{"fp32_layers": k, "top1": a} for k, a in walk.trace]}
     raise QuantuneError(f"--policy {policy.spelling} is not supported by quantune build")
+
+
+def profile_layer_costs(build: BuildDir, plan: PrecisionPlan, table: LayerTable, options: BuildOptions,
+                        sample: np.ndarray) -> dict[str, tuple[float, float]]:
+    """(FP32 ms, int8 ms) per int8-capable layer, from one profile of the FP32 and one of the all-int8 build
+    (compiled with the kernel audit's dumps, which map dispatches to layers; 52_profiles/)."""
+    folder = BuildDir(build / PROFILES)
+    fp32_audit = compile_and_audit(build / IMPORT_MLIR, get_target(HOST), folder / f"fp32_{HOST}.vmfb",
+                                   layers=table.ids, dump_dir=folder / "fp32_dump", failure_dir=build.path)
+    module, _ = lower_plan(build, plan, options.analysis.quantize)
+    with folder.atomic("int8.mlirbc") as path:
+        write_module(module, path, bytecode=True)
+    int8_audit = compile_and_audit(folder / "int8.mlirbc", get_target(HOST).for_int8(), folder / f"int8_{HOST}.vmfb",
+                                   layers=table.ids, dump_dir=folder / "int8_dump", failure_dir=build.path)
+    fp32 = layer_costs(fp32_audit, dispatch_times(folder / f"fp32_{HOST}.vmfb", (sample,)))
+    int8 = layer_costs(int8_audit, dispatch_times(folder / f"int8_{HOST}.vmfb", (sample,)))
+    return {layer: (fp32[layer], int8[layer]) for layer in plan.int8_layers()}
 
 
 def accuracy_points(analysis: Analysis, table: LayerTable, variants: Variants, options: BuildOptions,

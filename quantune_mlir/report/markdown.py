@@ -22,6 +22,10 @@ def report_markdown(report: dict) -> str:
     if "evaluations" in decision:
         lines += [f"The accuracy budget took {decision['evaluations']} evaluation(s) of candidate builds "
                   f"(FP32 top-1 {decision['fp32_top1']:.2f} %).", ""]
+    if "estimated_ms" in decision:
+        lines += [f"The latency budget estimated {decision['estimated_ms']:.3f} ms from per-layer costs profiled on the "
+                  f"FP32 and all-int8 builds (all-int8 measured {decision['all_int8_ms']:.3f} ms); the mixed build "
+                  f"measured {report['evaluation']['mixed']['latency_ms']:.3f} ms.", ""]
     lines += ["## Accuracy, agreement and latency", "",
               f"On {evaluation['data']} ({evaluation['images']} images), measured on {evaluation['measured_on']} "
               f"with {evaluation['threads']} thread(s), latency the median of {evaluation['latency_iterations']} "

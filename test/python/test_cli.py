@@ -27,16 +27,43 @@ def test_import_compile_run(tmp_path):
     assert np.load(out).shape == (1, 10)
 
 
-def test_build_reports_error_against_pytorch(tmp_path):
-    result = quantune("-q", "build", "squeezenet1_1-small", "-o", tmp_path)
+def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
+    result = quantune("-q", "build", "squeezenet1_1-small", "-o", tmp_path, "--policy", "top-k:1", "--curve", "1",
+                      "--random-draws", "1", "--eval-images", "200")
     report = json.loads((tmp_path / "60_report.json").read_text())
-    assert report["relative_l2_vs_framework"] < 1e-5
-    assert report["latency"]["driver"] == "local-sync" and report["latency"]["threads"] == 1
-    assert f"relative L2 error against the framework: {report['relative_l2_vs_framework']:.2e}" in result.stdout
-    assert "50_x86_64.vmfb" in result.stdout
-    accuracy = report["accuracy"]  # small zoo models are also measured on Fashion-MNIST
-    assert accuracy["images"] == 1000 and accuracy["top1_agreement_with_framework"] >= 99.0
-    assert "fashion-mnist-test[1000]: top-1" in result.stdout
+    assert report["relative_l2_vs_framework"] < 1e-5 and report["analysis"]["inferences"] == 2
+    assert len(report["fp32_layers"]) == 1 and report["fp32_layers"][0] == report["analysis"]["ranked"][0]["layer"]
+    assert len(report["int8_layers"]) == report["layers"] - 1
+    evaluation = report["evaluation"]
+    assert evaluation["images"] == 200 and evaluation["fp32"]["agreement"] == 100.0
+    assert evaluation["all_int8"]["agreement"] >= 95.0 and evaluation["mixed"]["latency_ms"] > 0
+    assert report["audit"]["planned_int8_not_integer"] == [] and report["audit"]["verdicts"] == {"int8": 25, "float": 1}
+    assert {p["method"] for p in report["curve"]} == {"quantunev2", "first-last", "random"}
+    assert {"iree-base-compiler", "iree-base-runtime", "torch"} <= set(report["versions"])
+    assert any("--iree-global-opt-data-tiling" == f for f in report["flags"]["int8"])
+    for plot in report["plots"].values():
+        assert Path(plot).read_bytes()[:4] == b"\x89PNG"
+    markdown = (tmp_path / "60_report.md").read_text()
+    assert markdown.startswith("# squeezenet1_1-small for x86_64: 1 of 26 layers FP32 (top-k:1)")
+    assert "## Against the baselines" in markdown and "![accuracy_vs_fp32_layers](62_accuracy_vs_fp32_layers.png)" in markdown
+    assert f"relative L2 error {report['relative_l2_vs_framework']:.2e}" in result.stdout
+    assert "analysis: 2 inferences of 64 samples" in result.stdout and "60_report.md" in result.stdout
+
+
+def test_build_refuses_a_misspelt_policy_before_any_work(tmp_path):
+    result = quantune("build", "squeezenet1_1-small", "-o", tmp_path, "--policy", "best:3", check=False)
+    assert result.returncode == 1 and "--policy best:3: expected one of top-k:N" in result.stderr
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_analyze_prints_the_list(tmp_path):
+    quantune("import", "squeezenet1_1-small", "-o", tmp_path)
+    result = quantune("analyze", tmp_path, "--calibration-images", "16", "--ratios", "1,1,2,1")
+    assert "squeezenet1_1-small: 2 inferences of 16 samples" in result.stdout
+    assert result.stdout.count(" dB") >= 3 * 26 and "sensitivity list: " in result.stdout
+    assert json.loads((tmp_path / "20_sensitivity.json").read_text())["ratios"]["activation_sqnr"] == 2.0
+    result = quantune("analyze", tmp_path, "--ratios", "1,2", check=False)
+    assert result.returncode == 1 and "--ratios 1,2: expected four numbers" in result.stderr
 
 
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
