@@ -25,7 +25,7 @@ import numpy as np
 
 from .analysis.int8_layer import int8_layer_output
 from .analysis.metrics import LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db, weight_metrics
-from .analysis.sensitivity import SensitivityList
+from .analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
 from .build_dir import (INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
                         SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name)
 from .decision.plan import PrecisionPlan
@@ -46,6 +46,14 @@ class AnalysisOptions:
     quantize: QuantizeOptions = field(default_factory=QuantizeOptions)  # calibration method, strict
     ratios: MetricRatios = field(default_factory=MetricRatios)  # of the four metrics in the score
     host_target: str = "x86_64"  # both runs happen on this machine
+    # Which activation error the score reads: "accumulated" (the int8 run against the FP32 run, as published)
+    # or "local" (each layer's own int8 arithmetic on the FP32 run's input; same two inferences).
+    activation_error: str = "accumulated"
+
+    def __post_init__(self):
+        if self.activation_error not in ACTIVATION_ERRORS:
+            raise QuantuneError(f"activation error '{self.activation_error}': choose "
+                                f"{' or '.join(ACTIVATION_ERRORS)}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Analysis:
     sensitivity: SensitivityList
     plan: PrecisionPlan  # all-int8, calibrated on the FP32 run
     fp32_only: dict[str, str]  # layers that cannot run int8, and why: not in the list, always FP32
+    local_errors: dict[str, tuple[float, float]]  # per layer, its own activation (SQNR, MSE)
     samples: int
     inferences: int  # runtime invocations: one per run
     seconds: dict[str, float]  # wall time of each phase, and "total"
@@ -74,7 +83,7 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     seconds.update({f"int8 {phase}": s for phase, s in int8_seconds.items()})
     phase = time.perf_counter()
     metrics, local = layer_metrics(build, fp32.plan, fp32.tensors, int8)
-    sensitivity = SensitivityList.from_metrics(table.model, metrics, options.ratios, local)
+    sensitivity = SensitivityList.from_metrics(table.model, metrics, options.ratios, local, options.activation_error)
     seconds["metrics"] = time.perf_counter() - phase
     with build.atomic(SENSITIVITY) as path:
         path.write_text(sensitivity.to_json())
@@ -83,7 +92,7 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     fp32_only = _fp32_only(build)
     log.info("sensitivity list of %d layers from 2 inferences in %.1f s: %s", len(metrics), seconds["total"],
              build / SENSITIVITY)
-    return Analysis(sensitivity, fp32.plan, fp32_only, fp32.samples, fp32.inferences + 1, seconds,
+    return Analysis(sensitivity, fp32.plan, fp32_only, local, fp32.samples, fp32.inferences + 1, seconds,
                     build / SENSITIVITY, plot)
 
 
@@ -108,9 +117,9 @@ def _int8_run(build: BuildDir, fp32: FP32Run, samples: np.ndarray, options: Anal
 
 
 def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray]
-                  ) -> tuple[list[LayerMetrics], dict[str, float]]:
+                  ) -> tuple[list[LayerMetrics], dict[str, tuple[float, float]]]:
     """Every int8 layer's four metrics (its output in the int8 run against the FP32 run), and its local
-    activation SQNR (its own int8 arithmetic on the FP32 run's input)."""
+    activation (SQNR, MSE): its own int8 arithmetic on the FP32 run's input."""
     module = load_import(build)
     metrics, local = [], {}
     with module.context:
@@ -140,7 +149,8 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
             residual = fp32_int8_input(chain.residual) if chain.residual is not None else None
             alone = int8_layer_output(chain, scales, constants, fp32_int8_input(chain.layer.activation), residual,
                                       out)
-            local[layer_id] = sqnr_db(reference, dequantize(alone, out) if out is not None else alone)
+            alone = dequantize(alone, out) if out is not None else alone
+            local[layer_id] = (sqnr_db(reference, alone), mse(reference, alone))
             metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
     return metrics, local
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import api
 from .analysis.metrics import sqnr_db
-from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_at_a_time
+from .analyze import Analysis, AnalysisOptions, analyze, one_layer_at_a_time
 from .build_dir import IMPORT_MLIR, PROFILES, REPORT, REPORT_MD, VARIANTS, BuildDir
 from .compile import get_target
 from .compile.audit import compile_and_audit
@@ -165,7 +165,11 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     phase = time.perf_counter()
     all_int8, mixed = variants.measure([]), variants.measure(fp32_layers)
     baseline = one_layer_at_a_time(build.path, samples, options.analysis) if options.one_at_a_time else None
-    curve = accuracy_points(analysis, table, variants, options, baseline)
+    rankings = {METHOD: list(analysis.sensitivity.ranked)}
+    if baseline is not None:
+        rankings["one-at-a-time"] = list(baseline.ranked)
+    candidates = [layer for layer in table.ids if layer in analysis.plan.int8_layers()]
+    curve = accuracy_points(rankings, candidates, variants, options)
     seconds["evaluation and curve"] = time.perf_counter() - phase
 
     plots = {"sensitivity": str(sensitivity_bars(analysis.sensitivity, build / "61_sensitivity_plan.png",
@@ -274,14 +278,11 @@ def profile_layer_costs(build: BuildDir, plan: PrecisionPlan, table: LayerTable,
     return {layer: (fp32[layer], int8[layer]) for layer in plan.int8_layers()}
 
 
-def accuracy_points(analysis: Analysis, table: LayerTable, variants: Variants, options: BuildOptions,
-                    baseline: OneAtATime | None = None) -> list[dict]:
-    """Accuracy and latency at 0..options.curve FP32 layers: the method's list, the first/last and random
-    baselines (mean of options.random_draws seeded draws) and, if given, the one-at-a-time ranking."""
-    candidates = [layer for layer in table.ids if layer in analysis.plan.int8_layers()]
-    rankings = {METHOD: list(analysis.sensitivity.ranked)}
-    if baseline is not None:
-        rankings["one-at-a-time"] = list(baseline.ranked)
+def accuracy_points(rankings: dict[str, list[str]], candidates: list[str], variants: Variants, options: BuildOptions
+                    ) -> list[dict]:
+    """Accuracy and latency at 0..options.curve FP32 layers: for each ranking (most sensitive first) its top k,
+    and the first/last and random baselines (mean of options.random_draws seeded draws) over the candidates,
+    the int8-capable layers in model order."""
     points = []
     for k in range(min(options.curve, len(candidates)) + 1):
         draws = {name: [ranked[:k]] for name, ranked in rankings.items()}

@@ -3,12 +3,13 @@ file (`20_sensitivity.json`) that the policies, the report and the user read."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import QuantuneError
 from .metrics import LayerMetrics, MetricRatios, sensitivity_scores
 
 SCHEMA_VERSION = 1
+ACTIVATION_ERRORS = ("accumulated", "local")
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,21 @@ class SensitivityList:
     model: str
     ratios: MetricRatios
     entries: tuple[SensitivityEntry, ...]  # most sensitive first; ties keep the model's layer order
+    activation_error: str = "accumulated"  # which activation metrics the score read (ACTIVATION_ERRORS)
 
     @classmethod
     def from_metrics(cls, model: str, metrics: list[LayerMetrics], ratios: MetricRatios = MetricRatios(),
-                     local_sqnr_db: dict[str, float] | None = None) -> "SensitivityList":
-        scores = sensitivity_scores(metrics, ratios)
+                     local: dict[str, tuple[float, float]] | None = None, activation_error: str = "accumulated"
+                     ) -> "SensitivityList":
+        """local: each layer's own activation (SQNR, MSE); with activation_error "local" the score reads those
+        instead of the accumulated ones in metrics."""
+        local = local or {}
+        scored = metrics if activation_error == "accumulated" else [
+            replace(m, activation_sqnr_db=local[m.layer][0], activation_mse=local[m.layer][1]) for m in metrics]
+        scores = sensitivity_scores(scored, ratios)
         ranked = sorted(metrics, key=lambda m: -scores[m.layer])
-        local = local_sqnr_db or {}
-        return cls(model, ratios, tuple(SensitivityEntry(scores[m.layer], m, local.get(m.layer)) for m in ranked))
+        return cls(model, ratios, tuple(SensitivityEntry(scores[m.layer], m, local[m.layer][0] if m.layer in local
+                                                         else None) for m in ranked), activation_error)
 
     @property
     def ranked(self) -> list[str]:
@@ -44,6 +52,7 @@ class SensitivityList:
 
     def to_json(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, "model": self.model, "ratios": asdict(self.ratios),
+                           "activation_error": self.activation_error,
                            "layers": [{"score": e.score, **asdict(e.metrics),
                                        "local_activation_sqnr_db": e.local_activation_sqnr_db}
                                       for e in self.entries]}, indent=1)
@@ -63,7 +72,8 @@ class SensitivityList:
             entries = tuple(SensitivityEntry(float(layer["score"]), LayerMetrics(**{n: layer[n] for n in names}),
                                              layer.get("local_activation_sqnr_db"))
                             for layer in data["layers"])
-            return cls(str(data["model"]), MetricRatios(**data["ratios"]), entries)
+            return cls(str(data["model"]), MetricRatios(**data["ratios"]), entries,
+                       data.get("activation_error", "accumulated"))
         except (KeyError, TypeError) as e:
             raise QuantuneError(f"{source}: missing or malformed field ({e}); expected model, ratios and layers "
                                 f"with score, {', '.join(names)}") from None

@@ -31,6 +31,11 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
     result = quantune("-q", "build", "squeezenet1_1-small", "-o", tmp_path, "--policy", "top-k:1", "--curve", "1",
                       "--random-draws", "1", "--eval-images", "200")
     report = json.loads((tmp_path / "60_report.json").read_text())
+    assert set(report) == {"model", "target", "policy", "decision", "layers", "fp32_layers", "int8_layers",
+                           "fp32_only_layers", "analysis", "plan", "evaluation", "relative_l2_vs_framework", "size",
+                           "artifacts", "audit", "curve", "one_at_a_time", "flags", "versions", "plots", "seconds"}
+    assert set(report["evaluation"]["mixed"]) == {"fp32_layers", "top1", "agreement", "output_sqnr_db", "latency_ms",
+                                                  "vmfb_bytes"}
     assert report["relative_l2_vs_framework"] < 1e-5 and report["analysis"]["inferences"] == 2
     assert len(report["fp32_layers"]) == 1 and report["fp32_layers"][0] == report["analysis"]["ranked"][0]["layer"]
     assert len(report["int8_layers"]) == report["layers"] - 1
