@@ -12,6 +12,7 @@ from ..compile import TARGETS
 from ..analysis.calibration import METHODS, CalibrationOptions
 from ..errors import QuantuneError
 from ..analysis.metrics import MetricRatios
+from ..analysis.sensitivity import ACTIVATION_ERRORS
 from ..analyze import AnalysisOptions
 from ..decision.policies import POLICY_FORMS, parse_policy
 from ..pipeline import BuildOptions
@@ -45,6 +46,18 @@ def _add_calibration(p: argparse.ArgumentParser) -> None:
                    "output channel")
     p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
                    "instead of keeping it fp32 with a warning")
+
+
+def _add_analysis(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ratios", default="1,1,1,1", help="weights of weight SQNR, weight MSE, activation SQNR and "
+                   "activation MSE in the score")
+    p.add_argument("--activation-error", default="accumulated", choices=list(ACTIVATION_ERRORS),
+                   help="the activation metrics the score reads: the int8 run's (accumulated, as published) or each "
+                   "layer's own error on the FP32 run's input (local)")
+
+
+def _analysis_options(args) -> AnalysisOptions:
+    return AnalysisOptions(_quantize_options(args), _ratios(args.ratios), activation_error=args.activation_error)
 
 
 def _quantize_options(args) -> QuantizeOptions:
@@ -99,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", default="accuracy:0.5", help=f"which layers stay FP32: {', '.join(POLICY_FORMS)} "
                    "(default accuracy:0.5: the fewest, down the sensitivity list, for at most 0.5 pp below FP32)")
     _add_calibration(p)
+    _add_analysis(p)
     p.add_argument("--eval-data", default="fashion-mnist", help="labelled data for accuracy (test split of "
                    "fashion-mnist, a class-folder tree or .npy/.npz)")
     p.add_argument("--eval-images", type=int, default=1000)
@@ -113,8 +127,7 @@ def _parser() -> argparse.ArgumentParser:
                        "(20_sensitivity.json, 20_sensitivity.png)")
     p.add_argument("build_dir", type=Path, help="a build folder holding 00_import.mlirbc (see `quantune import`)")
     _add_calibration(p)
-    p.add_argument("--ratios", default="1,1,1,1", help="weights of weight SQNR, weight MSE, activation SQNR and "
-                   "activation MSE in the score")
+    _add_analysis(p)
     p.add_argument("--one-at-a-time", action="store_true", help="also run the one-layer-at-a-time baseline and "
                    "print both times")
 
@@ -223,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "build":
             build_dir = args.output or _default_build_dir(args.model)
             options = BuildOptions(
-                target=args.target, policy=args.policy, analysis=AnalysisOptions(_quantize_options(args)),
+                target=args.target, policy=args.policy, analysis=_analysis_options(args),
                 calibration_data=args.calibration_data, calibration_images=args.calibration_images,
                 eval_data=args.eval_data, eval_images=args.eval_images, curve=args.curve,
                 random_draws=args.random_draws, one_at_a_time=args.one_at_a_time, threads=args.threads,
@@ -234,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "analyze":
             analysis = api.analyze_model(args.build_dir, calibration_data=args.calibration_data,
                                          calibration_images=args.calibration_images,
-                                         options=AnalysisOptions(_quantize_options(args), _ratios(args.ratios)))
+                                         options=_analysis_options(args))
             print(_analysis_summary(analysis))
             if args.one_at_a_time:
                 baseline = api.one_at_a_time(args.build_dir, calibration_data=args.calibration_data,
