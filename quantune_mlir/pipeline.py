@@ -187,7 +187,7 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
         "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
                      "calibration_data": options.calibration_data, "seconds": analysis.seconds,
                      "sensitivity_list": str(analysis.sensitivity_path), "ratios": dataclasses.asdict(
-                         analysis.sensitivity.ratios),
+                         analysis.sensitivity.ratios), "activation_error": analysis.sensitivity.activation_error,
                      "ranked": [{"layer": e.layer, "score": e.score, **dataclasses.asdict(e.metrics),
                                  "local_activation_sqnr_db": e.local_activation_sqnr_db}
                                 for e in analysis.sensitivity.entries]},
