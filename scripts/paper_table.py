@@ -25,25 +25,29 @@ MODELS = ["resnet18-small", "resnet50-small", "squeezenet1_1-small", "vgg16_bn-s
 METHODS = ["quantunev2", "quantunev2-local", "one-at-a-time", "first-last", "random"]
 
 
-def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int) -> dict:
+def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, per_tensor: bool) -> dict:
     from quantune_mlir import api
     from quantune_mlir.analysis.sensitivity import SensitivityList
-    from quantune_mlir.analyze import analyze, one_layer_at_a_time
+    from quantune_mlir.analysis.calibration import CalibrationOptions
+    from quantune_mlir.analyze import AnalysisOptions, analyze, one_layer_at_a_time
     from quantune_mlir.build_dir import BuildDir
     from quantune_mlir.data.resolve import load_data
     from quantune_mlir.evaluation import logits_of, module_predictor
     from quantune_mlir.pipeline import HOST, BuildOptions, Variants, accuracy_points, measure_vmfb
+    from quantune_mlir.quantize import QuantizeOptions
     from quantune_mlir.runtime import CompiledModule
     from quantune_mlir.zoo import parse_zoo_id
 
     api.import_model(model, build_dir=folder)
     table = api.load_layer_table(folder)
     samples = api.calibration_samples(model)
-    analysis = analyze(folder, samples)
-    baseline = one_layer_at_a_time(folder, samples)
+    quantize = QuantizeOptions(CalibrationOptions(per_channel_weights=not per_tensor))
+    analysis = analyze(folder, samples, AnalysisOptions(quantize))
+    baseline = one_layer_at_a_time(folder, samples, AnalysisOptions(quantize))
     fp32_vmfb = api.compile_model(folder, HOST)
     data = load_data("fashion-mnist", parse_zoo_id(model).preprocess, limit=images)
-    options = BuildOptions(curve=max_fp32, random_draws=draws, latency_iterations=10)
+    options = BuildOptions(curve=max_fp32, random_draws=draws, latency_iterations=10,
+                           analysis=AnalysisOptions(quantize))
     fp32 = measure_vmfb(fp32_vmfb, data, None, options)
     reference = logits_of(module_predictor(CompiledModule(fp32_vmfb), "fp32"), data)
     variants = Variants(BuildDir(folder), analysis.plan, data, reference, options)
@@ -107,6 +111,8 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=3, help="seeded draws of the random baseline")
     parser.add_argument("--build", type=Path, default=REPO / "build" / "paper_table")
     parser.add_argument("--fresh", action="store_true", help="redo models whose results exist")
+    parser.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, where int8 "
+                        "costs these models more accuracy than per-channel scales")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     results = []
@@ -115,7 +121,7 @@ def main() -> int:
         if saved.is_file() and not args.fresh:
             results.append(json.loads(saved.read_text()))
             continue
-        result = run_model(model, args.build / model, args.images, args.max_fp32, args.draws)
+        result = run_model(model, args.build / model, args.images, args.max_fp32, args.draws, args.per_tensor_weights)
         args.build.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(result, indent=1))
         results.append(result)
