@@ -169,7 +169,7 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     if baseline is not None:
         rankings["one-at-a-time"] = list(baseline.ranked)
     candidates = [layer for layer in table.ids if layer in analysis.plan.int8_layers()]
-    curve = accuracy_points(rankings, candidates, variants, options)
+    curve = accuracy_points(rankings, candidates, variants, options) if options.curve else []
     seconds["evaluation and curve"] = time.perf_counter() - phase
 
     plots = {"sensitivity": str(sensitivity_bars(analysis.sensitivity, build / "61_sensitivity_plan.png",

@@ -129,3 +129,20 @@ def test_quantize_writes_the_plan_the_lowered_module_the_vmfb_and_the_audit(tmp_
     assert all(v["verdict"] == "int8" and v["instructions"] == ["vnni: vpdpwssd"] for v in audit["layers"])
     assert f"kernel audit, x86_64: {audit['dispatch_count']} dispatches per inference" in result.stdout
     assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpwssd", result.stdout, re.MULTILINE)
+
+
+def test_build_an_onnx_model_with_its_own_data(tmp_path, zoo_onnx):
+    from quantune_mlir import api
+    from quantune_mlir.data.resolve import load_data
+    from quantune_mlir.zoo import parse_zoo_id
+    onnx_file = zoo_onnx("squeezenet1_1-small")
+    np.savez(tmp_path / "calib.npz", inputs=api.calibration_samples("squeezenet1_1-small", limit=16))
+    data = load_data("fashion-mnist", parse_zoo_id("squeezenet1_1-small").preprocess, limit=100)
+    np.savez(tmp_path / "val.npz", inputs=data.inputs, labels=data.labels)
+    result = quantune("-q", "build", onnx_file, "-o", tmp_path / "b", "--calibration-data", tmp_path / "calib.npz",
+                      "--eval-data", tmp_path / "val.npz", "--policy", "fraction:0.05", "--curve", "0")
+    report = json.loads((tmp_path / "b" / "60_report.json").read_text())
+    assert report["model"] == "squeezenet1_1-small" and len(report["fp32_layers"]) == 2
+    assert report["evaluation"]["data"] == "val.npz" and report["evaluation"]["images"] == 100
+    assert report["relative_l2_vs_framework"] < 1e-5 and report["curve"] == []
+    assert "analysis: 2 inferences of 16 samples" in result.stdout
