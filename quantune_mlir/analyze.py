@@ -34,7 +34,7 @@ from .layers import LayerTable
 from .quantization import AffineParams, dequantize, quantize
 from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, run_fp32
 from .report.plots import sensitivity_bars
-from .rewrite.chains import QuantPoint, int8_region, layers_by_id
+from .rewrite.chains import QuantPoint, int8_region
 from .rewrite.graph import Constants
 from .runtime import CompiledModule
 
@@ -89,10 +89,9 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
         path.write_text(sensitivity.to_json())
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
     seconds["total"] = time.perf_counter() - started
-    fp32_only = _fp32_only(build)
     log.info("sensitivity list of %d layers from 2 inferences in %.1f s: %s", len(metrics), seconds["total"],
              build / SENSITIVITY)
-    return Analysis(sensitivity, fp32.plan, fp32_only, local, fp32.samples, fp32.inferences + 1, seconds,
+    return Analysis(sensitivity, fp32.plan, fp32.fp32_only, local, fp32.samples, fp32.inferences + 1, seconds,
                     build / SENSITIVITY, plot)
 
 
@@ -153,13 +152,6 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
             local[layer_id] = (sqnr_db(reference, alone), mse(reference, alone))
             metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
     return metrics, local
-
-
-def _fp32_only(build: BuildDir) -> dict[str, str]:
-    module = load_import(build)
-    with module.context:
-        return {layer_id: reason for layer_id, reason in layers_by_id(module, Constants(module)).items()
-                if isinstance(reason, str)}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 HOST = "x86_64"
 METHOD = "quantunev2"
-BASELINES = ("first-last", "random")
 
 
 @dataclass(frozen=True)
@@ -94,27 +94,31 @@ class Variants:
         self.measured: dict[frozenset[str], Measurement] = {}
         (build / VARIANTS).mkdir(parents=True, exist_ok=True)
 
-    def measure(self, fp32_layers: list[str] | tuple[str, ...]) -> Measurement:
+    def measure(self, fp32_layers: list[str] | tuple[str, ...], vmfb: Path | None = None) -> Measurement:
+        """vmfb: a host build of this plan made already (the mixed build when the target is this machine)."""
         key = frozenset(fp32_layers)
         if key not in self.measured:
-            index = len(self.measured)
-            vmfb, _ = compile_plan(self.build, plan_keeping_fp32(self.plan, list(fp32_layers)),
-                                   f"{VARIANTS}/{index:03d}.mlirbc", f"{VARIANTS}/{index:03d}_{HOST}.vmfb",
-                                   target=HOST, options=self.options.analysis.quantize)
-            self.measured[key] = measure_vmfb(vmfb, self.data, self.reference, self.options, tuple(fp32_layers))
+            if vmfb is None:
+                index = len(self.measured)
+                vmfb, _ = compile_plan(self.build, plan_keeping_fp32(self.plan, list(fp32_layers)),
+                                       f"{VARIANTS}/{index:03d}.mlirbc", f"{VARIANTS}/{index:03d}_{HOST}.vmfb",
+                                       target=HOST, options=self.options.analysis.quantize)
+            self.measured[key], _ = measure_vmfb(vmfb, self.data, self.reference, self.options, tuple(fp32_layers))
             log.info("%d FP32 layer(s) %s: %s", len(fp32_layers), list(fp32_layers), self.measured[key].describe())
         return self.measured[key]
 
 
 def measure_vmfb(vmfb: Path, data: LabelledData, reference: np.ndarray | None, options: BuildOptions,
-                 fp32_layers: tuple[str, ...] = ()) -> Measurement:
+                 fp32_layers: tuple[str, ...] = ()) -> tuple[Measurement, np.ndarray]:
+    """The build's accuracy, agreement and output SQNR against reference logits (itself when None) and its
+    latency; with its logits."""
     module = CompiledModule(vmfb, RuntimeOptions.for_threads(options.threads))
     logits = logits_of(module_predictor(module, vmfb.name), data)
     top1 = None if data.labels is None else 100.0 * float(np.mean(logits.argmax(1) == data.labels))
     reference = logits if reference is None else reference
     timing = module.benchmark(data.inputs[:module.input_specs[0].shape[0]], iterations=options.latency_iterations)
     return Measurement(fp32_layers, top1, 100.0 * float(np.mean(logits.argmax(1) == reference.argmax(1))),
-                       sqnr_db(reference, logits), timing.median_ms, vmfb.stat().st_size)
+                       sqnr_db(reference, logits), timing.median_ms, vmfb.stat().st_size), logits
 
 
 def build_model(source, build_dir: Path | str = "build", options: BuildOptions = BuildOptions()) -> dict:
@@ -134,6 +138,11 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     imported = api.import_model(source, build_dir=build.path, weights=options.weights)
     table = imported.layers
     seconds["import"] = time.perf_counter() - phase
+    # The data come before any compile, so that bad data or a policy they cannot serve fail at once.
+    samples = api.calibration_samples(table.model, options.calibration_data, options.calibration_images)
+    data = _evaluation_data(table, options)
+    if policy.kind == "accuracy" and data.labels is None:
+        raise QuantuneError(f"--policy {options.policy} needs labelled evaluation data; {data.name} has no labels")
 
     phase = time.perf_counter()
     fp32_host = api.compile_model(build.path, HOST)
@@ -145,15 +154,12 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
         api.relative_l2(a, e) for a, e in zip(CompiledModule(fp32_host)(*inputs), expected))
     seconds["fp32 compile and check"] = time.perf_counter() - phase
 
-    samples = api.calibration_samples(table.model, options.calibration_data, options.calibration_images)
     analysis = analyze(build.path, samples, options.analysis)
     seconds["analysis"] = analysis.seconds["total"]
 
     phase = time.perf_counter()
-    data = _evaluation_data(table, options)
-    fp32 = measure_vmfb(fp32_host, data, None, options)
-    variants = Variants(build, analysis.plan, data, logits_of(module_predictor(CompiledModule(fp32_host), "fp32"),
-                                                            data), options)
+    fp32, fp32_logits = measure_vmfb(fp32_host, data, None, options)
+    variants = Variants(build, analysis.plan, data, fp32_logits, options)
     fp32_layers, decision = choose_fp32_layers(policy, analysis, table, variants, fp32)
     seconds["policy"] = time.perf_counter() - phase
 
@@ -163,7 +169,8 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     seconds["mixed rewrite and compile"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
-    all_int8, mixed = variants.measure([]), variants.measure(fp32_layers)
+    host_build = options.target == HOST and not options.extra_flags
+    all_int8, mixed = variants.measure([]), variants.measure(fp32_layers, quantized.vmfb if host_build else None)
     baseline = one_layer_at_a_time(build.path, samples, options.analysis) if options.one_at_a_time else None
     rankings = {METHOD: list(analysis.sensitivity.ranked)}
     if baseline is not None:
@@ -248,13 +255,11 @@ def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: 
         return size_budget(ranked, table, int(policy.value)), {}
     if policy.kind == "latency":
         costs = profile_layer_costs(variants.build, analysis.plan, table, variants.options, variants.data.inputs[:1])
-        walk = latency_budget(ranked, costs, variants.measure([]).latency_ms, policy.value)
         all_int8_ms = variants.measure([]).latency_ms
+        walk = latency_budget(ranked, costs, all_int8_ms, policy.value)
         return walk, {"all_int8_ms": all_int8_ms, "estimated_ms": estimated_latency(costs, all_int8_ms, walk),
                       "layer_costs_ms": {layer: {"fp32": c[0], "int8": c[1]} for layer, c in costs.items()}}
     if policy.kind == "accuracy":
-        if fp32.top1 is None:
-            raise QuantuneError("--policy accuracy needs labelled evaluation data (--eval-data)")
         walk = accuracy_budget(ranked, lambda layers: variants.measure(layers).top1, fp32.top1, policy.value)
         return walk.fp32_layers, {"evaluations": walk.evaluations, "fp32_top1": fp32.top1,
                                   "trace": [{"fp32_layers": k, "top1": a} for k, a in walk.trace]}
@@ -306,12 +311,10 @@ def _mean(values: list[float | None]) -> float | None:
 def _audit_summary(quantized) -> dict | None:
     if quantized.audit is None:
         return None
-    verdicts: dict[str, int] = {}
-    for verdict in quantized.audit.layers:
-        verdicts[verdict.verdict] = verdicts.get(verdict.verdict, 0) + 1
+    verdicts = Counter(v.verdict for v in quantized.audit.layers)
     int8 = set(quantized.plan.int8_layers())
     return {"target": quantized.audit.target, "dispatches_per_inference": quantized.audit.dispatch_count,
-            "verdicts": verdicts,
+            "verdicts": dict(verdicts),
             "planned_int8_not_integer": [v.layer for v in quantized.audit.failures(int8)],
             "layers": [{"layer": v.layer, "verdict": v.verdict, "instructions": list(v.instructions),
                         "contraction": v.contraction} for v in quantized.audit.layers]}

@@ -62,6 +62,7 @@ class FP32Run:
     plan: PrecisionPlan
     tensors: dict[str, np.ndarray]  # point name (and `<layer>.output` of int8 layers writing fp32) -> values
     outputs: list[np.ndarray]  # the model's own results
+    fp32_only: dict[str, str]  # layers that cannot run int8, and why
     samples: int  # how many it ran: the samples given, down to a multiple of the model's batch
     inferences: int
     seconds: dict[str, float]
@@ -87,7 +88,9 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
     with module.context:
         constants = Constants(module)
         region = int8_region(module, set(plan.int8_layers()), constants, strict=options.strict)
-        layers = {k: v for k, v in layers_by_id(module, constants).items() if isinstance(v, Layer)}
+        found = layers_by_id(module, constants)
+        layers = {k: v for k, v in found.items() if isinstance(v, Layer)}
+        fp32_only = {k: v for k, v in found.items() if isinstance(v, str)}
         scales = {layer_id: weight_scales(constants.value_of(layers[layer_id].weight),
                                           options.calibration.per_channel_weights)
                   for layer_id in region.chains}
@@ -97,7 +100,6 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         append_results(entry_function(module, "main"), list(exposed.values()), list(exposed))
         aliases = {p.name: p.names for p in region.points}
         tied = [(p.names, p.params_name) for p in region.points if p.params_from is not None]
-    with module.context:
         model_batch = ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(
             entry_function(module, "main").attributes["function_type"]).value).inputs[0]).shape[0]
     if len(samples) < model_batch:
@@ -131,7 +133,7 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
     seconds["calibrate"] = time.perf_counter() - started
     return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, outputs[:len(outputs) - len(exposed)],
-                   len(samples), 1, seconds)
+                   fp32_only, len(samples), 1, seconds)
 
 
 def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, *, quantized_mlir: str | None = None

@@ -32,10 +32,8 @@ def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, 
     from quantune_mlir.analyze import AnalysisOptions, analyze, one_layer_at_a_time
     from quantune_mlir.build_dir import BuildDir
     from quantune_mlir.data.resolve import load_data
-    from quantune_mlir.evaluation import logits_of, module_predictor
     from quantune_mlir.pipeline import HOST, BuildOptions, Variants, accuracy_points, measure_vmfb
     from quantune_mlir.quantize import QuantizeOptions
-    from quantune_mlir.runtime import CompiledModule
     from quantune_mlir.zoo import parse_zoo_id
 
     api.import_model(model, build_dir=folder)
@@ -48,8 +46,7 @@ def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, 
     data = load_data("fashion-mnist", parse_zoo_id(model).preprocess, limit=images)
     options = BuildOptions(curve=max_fp32, random_draws=draws, latency_iterations=10,
                            analysis=AnalysisOptions(quantize))
-    fp32 = measure_vmfb(fp32_vmfb, data, None, options)
-    reference = logits_of(module_predictor(CompiledModule(fp32_vmfb), "fp32"), data)
+    fp32, reference = measure_vmfb(fp32_vmfb, data, None, options)
     variants = Variants(BuildDir(folder), analysis.plan, data, reference, options)
     # The same two inferences scored on each layer's local activation error instead of the accumulated one.
     local = SensitivityList.from_metrics(model, [e.metrics for e in analysis.sensitivity.entries],

@@ -14,7 +14,7 @@ from ..errors import QuantuneError
 from ..analysis.metrics import MetricRatios
 from ..analysis.sensitivity import ACTIVATION_ERRORS
 from ..analyze import AnalysisOptions
-from ..decision.policies import POLICY_FORMS, parse_policy
+from ..decision.policies import POLICY_FORMS
 from ..pipeline import BuildOptions
 from ..quantize import QuantizeOptions
 from ..zoo import MODEL_NAMES
@@ -241,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
                 eval_data=args.eval_data, eval_images=args.eval_images, curve=args.curve,
                 random_draws=args.random_draws, one_at_a_time=args.one_at_a_time, threads=args.threads,
                 extra_flags=tuple(extra_flags), weights=args.weights)
-            parse_policy(options.policy)  # a misspelt policy fails before any work
             report = api.build(args.model, build_dir, options)
             print(_summary(report, build_dir))
         elif args.command == "analyze":

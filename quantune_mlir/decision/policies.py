@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..analysis.metrics import LayerMetrics
 from ..errors import QuantuneError
 from ..layers import LayerTable
@@ -117,7 +119,6 @@ def first_and_last(layer_ids: Sequence[str], k: int) -> list[str]:
 
 def random_layers(layer_ids: Sequence[str], k: int, seed: int) -> list[str]:
     """The random baseline: k layers drawn without replacement, seeded."""
-    import numpy as np
     top_k(layer_ids, k)
     return [layer_ids[i] for i in sorted(np.random.default_rng(seed).permutation(len(layer_ids))[:k])]
 

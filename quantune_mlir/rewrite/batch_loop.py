@@ -7,7 +7,8 @@ samples (a multiple of b), calls it on each slice of b in an `scf.for` and inser
 result. One runtime invocation, the same kernels as the model's own build.
 
 IREE 3.13 copies the loop-carried results once per trip (its copy elision does not see through the loop), so
-the run costs O(batch^2) bytes of copies: about 2 s for 64 Fashion-MNIST samples of ResNet18-small.
+the run costs O(batch^2) bytes of copies: for 64 Fashion-MNIST samples 0.4 s of ResNet18-small's FP32 run, 3.2 s
+of MobileNetV2-small's.
 """
 from __future__ import annotations
 
