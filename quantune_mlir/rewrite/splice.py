@@ -34,21 +34,22 @@ class Splicer:
         self._count = 0
 
     def call(self, before: ir.Operation, args: list[ir.Value], result_types: list[str], body: str,
-             location: ir.Location, pipeline: str | None = None) -> list[ir.Value]:
+             location: ir.Location, pipeline: str | None = None, symbols: str = "") -> list[ir.Value]:
         """Insert, before `before`, a call to a new function taking args (%arg0, ...) whose body is `body`,
-        after running pipeline (a pass pipeline on the new function's module) on that body alone."""
+        after running pipeline (a pass pipeline on the new function's module) on that body alone. symbols:
+        module-level ops the body refers to (executables), added to the module."""
         name = f"__quantune_splice_{self._count}"
         self._count += 1
         params = ", ".join(f"%arg{i}: {a.type}" for i, a in enumerate(args))
-        text = f"func.func private @{name}({params}) -> ({', '.join(result_types)}) {{\n{body}\n}}"
+        text = f"{symbols}\nfunc.func private @{name}({params}) -> ({', '.join(result_types)}) {{\n{body}\n}}"
         try:
             helper = ir.Module.parse(text, self.module.context)
         except ir.MLIRError as e:
             raise RuntimeError(f"quantune wrote invalid IR ({e}):\n{text[:4000]}") from None
         if pipeline:
             passmanager.PassManager.parse(pipeline, self.module.context).run(helper.operation)
-        function = helper.body.operations[0].operation
-        function.move_before(self.module.body.operations[0].operation)
+        for op in list(helper.body.operations):
+            op.operation.move_before(self.module.body.operations[0].operation)
         with ir.InsertionPoint(before), location:
             call = ir.Operation.create("func.call", results=[ir.Type.parse(t) for t in result_types],
                                        operands=args, attributes={"callee": ir.FlatSymbolRefAttr.get(name)})

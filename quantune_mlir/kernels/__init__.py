@@ -1,0 +1,160 @@
+"""The project's int8 micro-kernels: C sources in src/, built into freestanding objects that iree-compile links
+into dispatch libraries (`hal.executable.objects`), and the packing of weights into their layouts.
+
+The compiler is `zig cc` from the `ziglang` wheel (a dependency), so the objects build on a fresh machine from
+`pip install` alone, for x86-64 and aarch64 alike. Objects are cached by a digest of the source, the flags and
+the compiler version; each build writes the object and its assembly (the kernel audit counts instructions in
+the assembly).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import QuantuneError
+
+log = logging.getLogger(__name__)
+
+SOURCE_DIR = Path(__file__).resolve().parent / "src"
+VECTOR_CHANNELS = 16  # output channels per vector register: packed weights pad the channel count to this
+
+
+@dataclass(frozen=True)
+class KernelLibrary:
+    name: str
+    source: str  # file in src/
+    zig_target: str
+    zig_cpu: str  # zig's -mcpu: baseline CPU plus the features the kernels use
+    executable_format: str  # IREE's embedded-ELF format for the architecture
+    conv_symbol: str
+    conv_residual_symbol: str
+    required_features: tuple[str, ...]  # LLVM feature names the target must have to run the object
+
+    def flags(self) -> list[str]:
+        return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
+                "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-builtin", "-g0"]
+
+
+LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
+    KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "x86_64-freestanding-none",
+                  "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni", "embedded-elf-x86_64",
+                  "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
+                  ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni")),
+)}
+
+
+@dataclass(frozen=True)
+class BuiltLibrary:
+    library: KernelLibrary
+    object: Path
+    assembly: Path
+
+
+def get_library(name: str) -> KernelLibrary:
+    if name not in LIBRARIES:
+        raise QuantuneError(f"unknown kernel library '{name}': choose one of {', '.join(LIBRARIES)}")
+    return LIBRARIES[name]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quantune" / "kernels"
+
+
+def _zig_version() -> str:
+    return _zig("version").strip()
+
+
+def _zig(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "ziglang", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        message = result.stderr.strip() or result.stdout.strip()
+        if "No module named ziglang" in message:
+            message = "the ziglang package is missing: pip install -e . installs it"
+        raise QuantuneError(f"zig {' '.join(args[:1])} failed: {message[:2000]}")
+    return result.stdout
+
+
+@functools.cache
+def build(name: str) -> BuiltLibrary:
+    """The object and assembly of library `name`, built into the cache unless already there."""
+    library = get_library(name)
+    source = SOURCE_DIR / library.source
+    flags = library.flags()
+    digest = hashlib.sha256("\0".join([source.read_text(), *flags, _zig_version()]).encode()).hexdigest()[:16]
+    folder = cache_dir() / f"{library.name}-{digest}"
+    built = BuiltLibrary(library, folder / f"{library.name}.o", folder / f"{library.name}.s")
+    if built.object.is_file() and built.assembly.is_file():
+        return built
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log.info("building the %s kernels with zig cc", library.name)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        scratch = Path(scratch)
+        _zig("cc", *flags, "-c", str(source), "-o", str(scratch / built.object.name))
+        _zig("cc", *flags, "-S", str(source), "-o", str(scratch / built.assembly.name))
+        _check_freestanding(scratch / built.assembly.name, library)
+        try:
+            os.replace(scratch, folder)  # atomic: a concurrent or failed build never leaves half a folder
+            scratch.mkdir()  # for TemporaryDirectory's clean-up
+        except OSError:
+            if not built.object.is_file():  # not another process winning the race
+                raise
+    return built
+
+
+def _check_freestanding(assembly: Path, library: KernelLibrary) -> None:
+    """The object must call nothing: IREE's dispatch libraries have no libc to resolve memset or memcpy."""
+    calls = set(re.findall(r"^\s+(?:call|jmp|bl|b)\s+([A-Za-z_][\w.@]*)", assembly.read_text(), re.MULTILINE))
+    local = set(re.findall(r"^([A-Za-z_][\w.]*):", assembly.read_text(), re.MULTILINE))
+    outside = sorted(c.split("@")[0] for c in calls if c.split("@")[0] not in local)
+    if outside:
+        raise QuantuneError(f"kernel library {library.name}: the object calls {', '.join(outside)}, which no "
+                            "IREE dispatch library provides; rewrite src/" + library.source + " without it")
+
+
+def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
+    """int8 weights [F][C][KH][KW] (or [F][C] of a linear layer) in the conv kernels' layout: [K/4][Fp][4],
+    K = KH*KW*C in (kh, kw, c) order, the channels F padded with zeros to a multiple of 16."""
+    filters = weight.shape[0]
+    columns = weight.reshape(filters, weight.shape[1], -1).transpose(2, 1, 0).reshape(-1, filters)  # [K][F]
+    padded = padded_channels(filters)
+    columns = np.pad(columns, ((0, 0), (0, padded - filters)))
+    return np.ascontiguousarray(columns.reshape(-1, 4, padded).transpose(0, 2, 1)).astype(np.int8)
+
+
+def padded_channels(filters: int) -> int:
+    return -(-filters // VECTOR_CHANNELS) * VECTOR_CHANNELS
+
+
+def pad_channels(values: np.ndarray) -> np.ndarray:
+    return np.pad(values, (0, padded_channels(len(values)) - len(values)))
+
+
+@functools.cache
+def host_cpu() -> tuple[str, frozenset[str]]:
+    """The CPU name and features LLVM finds on this machine (what --iree-llvmcpu-target-cpu=host resolves to).
+    An object keyed by this name links only into modules compiled for this CPU: a module for another CPU fails
+    to compile with an undefined symbol instead of meeting an illegal instruction on the device."""
+    from iree.compiler.tools.binaries import find_tool
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / "probe.mlir"
+        probe.write_text("func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {\n"
+                         "  %0 = arith.addf %a, %a : tensor<4xf32>\n  return %0 : tensor<4xf32>\n}\n")
+        result = subprocess.run([find_tool("iree-compile"), str(probe), "--iree-hal-target-device=local",
+                                 "--iree-hal-local-target-device-backends=llvm-cpu",
+                                 "--iree-llvmcpu-target-cpu=host", "--compile-to=hal"],
+                                capture_output=True, text=True)
+    cpu = re.search(r'cpu = \\22([^\\]+)\\22', result.stdout)
+    features = re.search(r'cpu_features = \\22([^\\]+)\\22', result.stdout)
+    if result.returncode != 0 or not cpu or not features:
+        raise QuantuneError(f"could not read this machine's CPU from iree-compile: {result.stderr.strip()[:500]}")
+    return cpu.group(1), frozenset(f[1:] for f in features.group(1).split(",") if f.startswith("+"))

@@ -1,0 +1,144 @@
+"""An int8 layer as a dispatch to the project's conv micro-kernel (quantune_mlir/kernels) instead of integer
+linalg: a `stream.executable` whose `hal.executable.objects` names the kernel object, keyed by the target CPU,
+and a `flow.dispatch` of it with the packed weights, the bias, the multipliers and the int8 input.
+
+The kernel computes exactly what the linalg form's contraction and requantize epilogue compute (same
+multiplier, shift, rounding and clamp), in one dispatch per layer, reading the padded channels-last input
+directly (no im2col buffer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import kernels
+from .splice import dense
+
+# Workgroups a layer is split into, so that both of a 2-core board's threads (and more) have work: output
+# pixels in row blocks, output channels in blocks of 64 (one register tile wide).
+_TARGET_WORKGROUPS = 16
+_CHANNEL_BLOCK = 64
+_ROW_TILE = 6
+
+
+@dataclass(frozen=True)
+class ConvCall:
+    """One layer's geometry (channels-last, batch 1) and requantization, as the kernel takes them."""
+
+    layer: str
+    input_shape: tuple[int, int, int, int]  # 1, Hp, Wp, C: already padded with the input zero point
+    output_shape: tuple[int, int, int, int]  # 1, OH, OW, N
+    kernel_size: tuple[int, int]
+    stride: int
+    weight: np.ndarray  # int8 [N][C][KH][KW] or [N][C]
+    bias: np.ndarray  # int32 [N], the input zero point folded in
+    multipliers: np.ndarray  # int64 [N]
+    shift: int
+    output_zero_point: int
+    clamp: tuple[int, int]
+    residual: tuple[int, int] | None  # (zero point, multiplier) of the residual input, if any
+
+
+def supports(input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...]) -> str | None:
+    """Why the kernel cannot run a layer, or None when it can."""
+    if batch != 1:
+        return "batch > 1"
+    if input_channels % 4:
+        return f"{input_channels} input channels, not a multiple of 4"
+    if len(set(stride)) > 1:
+        return f"unequal strides {tuple(stride)}"
+    if any(d != 1 for d in dilations):
+        return "dilated"
+    return None
+
+
+def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, x: str, residual: str | None
+         ) -> tuple[list[str], str]:
+    """(body lines computing %y from the padded input value x and the residual value, the executable)."""
+    built = kernels.build(library.name)
+    filters = call.output_shape[3]
+    packed = kernels.pack_conv_weights(call.weight)
+    # vpdpbusd reads the input as u8 (x ^ 0x80 = x + 128): take 128 * sum(w) back out through the bias
+    column_sums = call.weight.reshape(filters, -1).astype(np.int64).sum(1)
+    bias = kernels.pad_channels((call.bias.astype(np.int64) - 128 * column_sums).astype(np.int32))
+    multipliers = kernels.pad_channels(call.multipliers.astype(np.int64))
+    x_type, y_type = _tensor(call.input_shape, "i8"), _tensor(call.output_shape, "i8")
+    operands = [(x, x_type), ("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),
+                ("%kmult", _tensor(multipliers.shape, "i64"))]
+    if residual is not None:
+        operands.append((residual, y_type))
+    lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
+             f"%kmult = arith.constant {dense(multipliers)}",
+             f"%y = flow.dispatch @{symbol}::@conv({', '.join(v for v, _ in operands)}) : "
+             f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
+    return lines, _executable(call, library, cpu, symbol, built.object, [t for _, t in operands], y_type,
+                              len(multipliers))
+
+
+def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, operand_types: list[str],
+                y_type: str, padded: int) -> str:
+    _, height, width, channels = call.input_shape
+    _, out_h, out_w, filters = call.output_shape
+    pixels = out_h * out_w
+    channel_blocks = -(-padded // _CHANNEL_BLOCK)
+    row_blocks = max(1, min(-(-pixels // _ROW_TILE), _TARGET_WORKGROUPS // channel_blocks))
+    rows = -(-(-(-pixels // row_blocks)) // _ROW_TILE) * _ROW_TILE
+    row_blocks = -(-pixels // rows)
+    element = {"i8": 1, "i32": 4, "i64": 8}
+    buffers = [*operand_types, y_type]
+    bindings = ", ".join(f"%b{i}: !stream.binding" for i in range(len(buffers)))
+    lines = ["%c0 = arith.constant 0 : index"]
+    for i, t in enumerate(buffers):
+        size, elem = _elements(t), t.rsplit("x", 1)[1].rstrip(">")
+        lines += [f"%buf{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> memref<{size}x{elem}>",
+                  f"%p{i}, %o{i}, %s{i}, %t{i} = iree_codegen.extract_strided_metadata %buf{i} : "
+                  f"memref<{size}x{elem}> -> memref<{elem}>, index, index, index"]
+    scalars = {"Wp": width, "C": channels, "OW": out_w, "N": filters, "Np": padded, "KH": call.kernel_size[0],
+               "KW": call.kernel_size[1], "stride": call.stride, "shift": call.shift,
+               "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
+    lines += [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
+    lines += [f"%rows = arith.constant {rows} : index", f"%pixels = arith.constant {pixels} : index",
+              f"%cblock = arith.constant {_CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
+              "%wg0 = stream.dispatch.workgroup.id[0] : index", "%wg1 = stream.dispatch.workgroup.id[1] : index",
+              "%m0i = arith.muli %wg0, %rows : index", "%mleft = arith.subi %pixels, %m0i : index",
+              "%mci = arith.minsi %mleft, %rows : index", "%n0i = arith.muli %wg1, %cblock : index",
+              "%nleft = arith.subi %padded, %n0i : index", "%nci = arith.minsi %nleft, %cblock : index"]
+    lines += [f"%{v} = arith.index_cast %{v}i : index to i64" for v in ("m0", "mc", "n0", "nc")]
+    buffer_args = [(f"%p{i}", f"memref<{t.rsplit('x', 1)[1].rstrip('>')}>") for i, t in enumerate(buffers)]
+    args = [a for i, (p, t) in enumerate(buffer_args[:4]) for a in ((p, t), (f"%o{i}", "index"))]
+    if call.residual is not None:
+        lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
+                  f"%rmult = arith.constant {call.residual[1]} : i64"]
+        args += [buffer_args[4], ("%o4", "index"), ("%rzp", "i64"), ("%rmult", "i64")]
+    out = len(buffers) - 1
+    args += [buffer_args[out], (f"%o{out}", "index")]
+    args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
+    function = library.conv_residual_symbol if call.residual is not None else library.conv_symbol
+    signature = ", ".join(t for _, t in args)
+    lines += [f"func.call @{function}({', '.join(v for v, _ in args)}) : ({signature}) -> ()", "return"]
+    body = "\n        ".join(lines)
+    return f"""stream.executable private @{symbol} attributes {{hal.executable.objects = #hal.executable.objects<{{
+    #hal.executable.target<"llvm-cpu", "{library.executable_format}", {{cpu = "{cpu}"}}> = [
+      #hal.executable.object<{{path = "{object_path}"}}>]}}>}} {{
+  stream.executable.export public @conv workgroups() -> (index, index, index) {{
+    %x = arith.constant {row_blocks} : index
+    %y = arith.constant {channel_blocks} : index
+    %one = arith.constant 1 : index
+    stream.return %x, %y, %one : index, index, index
+  }}
+  builtin.module {{
+    func.func private @{function}({signature}) attributes {{hal.import.static, llvm.bareptr = true}}
+    func.func @conv({bindings}) {{
+        {body}
+    }}
+  }}
+}}"""
+
+
+def _tensor(shape, element: str) -> str:
+    return f"tensor<{''.join(f'{d}x' for d in shape)}{element}>"
+
+
+def _elements(tensor_type: str) -> int:
+    return int(np.prod([int(d) for d in tensor_type[len("tensor<"):].split("x")[:-1]]))
