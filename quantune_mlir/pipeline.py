@@ -273,7 +273,7 @@ def profile_layer_costs(build: BuildDir, plan: PrecisionPlan, table: LayerTable,
     folder = BuildDir(build / PROFILES)
     fp32_audit = compile_and_audit(build / IMPORT_MLIR, get_target(HOST), folder / f"fp32_{HOST}.vmfb",
                                    layers=table.ids, dump_dir=folder / "fp32_dump", failure_dir=build.path)
-    module, _ = lower_plan(build, plan, options.analysis.quantize)
+    module, _ = lower_plan(build, plan, options.analysis.quantize, HOST)
     with folder.atomic("int8.mlirbc") as path:
         write_module(module, path, bytecode=True)
     int8_audit = compile_and_audit(folder / "int8.mlirbc", get_target(HOST).for_int8(), folder / f"int8_{HOST}.vmfb",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import kernels
 from .analysis.calibration import CalibrationOptions, activation_params
 from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
                         audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name)
@@ -29,11 +30,21 @@ from .runtime import CompiledModule
 
 log = logging.getLogger(__name__)
 
+KERNEL_CHOICES = ("auto", "none")
+
+
 @dataclass(frozen=True)
 class QuantizeOptions:
     calibration: CalibrationOptions = field(default_factory=CalibrationOptions)
     strict: bool = False  # a layer planned int8 that cannot be lowered is an error, not an fp32 fallback
     expose_int8: bool = False  # the build also returns every int8 tensor (for the analysis and the tests)
+    # "auto": the project's micro-kernels (quantune_mlir/kernels) for the layers they run, where the target's
+    # CPU has them; "none": IREE's own codegen of the integer linalg for every layer
+    kernels: str = "auto"
+
+    def __post_init__(self):
+        if self.kernels not in KERNEL_CHOICES:
+            raise QuantuneError(f"kernels '{self.kernels}': choose one of {', '.join(KERNEL_CHOICES)}")
 
 
 @dataclass(frozen=True)
@@ -136,17 +147,20 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                    fp32_only, len(samples), 1, seconds)
 
 
-def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, *, quantized_mlir: str | None = None
-               ) -> tuple[ir.Module, tuple[str, ...]]:
+def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, target: str, *,
+               quantized_mlir: str | None = None) -> tuple[ir.Module, tuple[str, ...]]:
     """The imported model with the calibrated plan applied (written to quantized_mlir, if given) and lowered to
-    integer linalg; with the names of the tensors it exposes (options.expose_int8)."""
+    integer linalg for target; with the names of the tensors it exposes (options.expose_int8)."""
     module = load_import(build)
     with module.context:
         apply_plan(module, plan, Constants(module), strict=options.strict)
     if quantized_mlir is not None:
         with build.atomic(quantized_mlir) as path:
             write_module(module, path, bytecode=True)
-    run_passes(module, [LowerQuant(expose_int8=options.expose_int8)], failure_dir=build.path)
+    library = kernels.library_for(get_target(target)) if options.kernels == "auto" else None
+    lowering = LowerQuant(expose_int8=options.expose_int8, kernels=library.name if library else "",
+                          kernel_cpu=kernels.host_cpu()[0] if library else "")
+    run_passes(module, [lowering], failure_dir=build.path)
     with module.context:
         return module, tuple(exposed_names(entry_function(module, "main")))
 
@@ -157,7 +171,7 @@ def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name
     target's int8 flags (the variants quantune build measures), or, with batch, as an analysis build over a
     whole batch per call (quantune-batch-loop, the target's analysis flags). Returns the .vmfb and the names of
     the tensors it exposes."""
-    module, exposed = lower_plan(build, plan, options)
+    module, exposed = lower_plan(build, plan, options, target)
     if batch is not None:
         run_passes(module, [BatchLoop(batch)], failure_dir=build.path)
     with build.atomic(mlir_name) as path:
@@ -177,7 +191,7 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     with build.atomic(PLAN) as path:
         path.write_text(plan.to_json())
     started = time.perf_counter()
-    module, exposed = lower_plan(build, plan, options, quantized_mlir=QUANTIZED_MLIR)
+    module, exposed = lower_plan(build, plan, options, target, quantized_mlir=QUANTIZED_MLIR)
     seconds["rewrite"] = time.perf_counter() - started
     with build.atomic(LOWERED_MLIR) as path:
         write_module(module, path, bytecode=True)

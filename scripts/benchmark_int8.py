@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """int8 latency, side by side in one run: IREE fp32 (quantune's x86_64 flags, the best measured), IREE all-int8
-and a mixed plan (first and last layer fp32) from quantune's rewrite, onnxruntime int8 (QDQ, uint8
-activations, per-channel int8 weights: its fastest configuration), OpenVINO int8 (NNCF post-training
-quantization of the model from `openvino.convert_model`, LATENCY hint) and onnxruntime fp32, for ResNet18 and
-MobileNetV2 at 1x3x224x224, batch 1, on 1 and 2 threads.
+and a mixed plan (first and last layer fp32) from quantune's rewrite, each with the project's micro-kernels
+and without them (IREE's own codegen of the integer linalg), onnxruntime int8 (QDQ, uint8 activations,
+per-channel int8 weights: its fastest configuration), OpenVINO int8 (NNCF post-training quantization of the
+model from `openvino.convert_model`, LATENCY hint) and onnxruntime fp32, for ResNet18 and MobileNetV2 at
+1x3x224x224, batch 1, on 1 and 2 threads. Also each build's fraction of the physical limit: the model's
+multiply-accumulates over the time the machine's peak int8 rate (vpdpbusd, measured in the same run by the
+kernel library's peak loop, times the thread count) would take.
 
 All int8 candidates calibrate on the same inputs: Fashion-MNIST training images through the ImageNet
 preprocessing. The 224x224 models carry the zoo's seeded initial weights (speed only; accuracy is measured on
@@ -27,9 +30,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CANDIDATES = ("iree-fp32", "iree-int8", "iree-mixed", "ort-int8-u8", "openvino-int8", "ort-fp32")
+CANDIDATES = ("iree-fp32", "iree-int8", "iree-mixed", "iree-int8-linalg", "iree-mixed-linalg", "ort-int8-u8",
+              "openvino-int8", "ort-fp32")
 ARTIFACT = {"iree-fp32": "iree_fp32.vmfb", "iree-int8": "iree_int8.vmfb", "iree-mixed": "iree_mixed.vmfb",
+            "iree-int8-linalg": "iree_int8_linalg.vmfb", "iree-mixed-linalg": "iree_mixed_linalg.vmfb",
             "ort-int8-u8": "ort_int8_u8.onnx", "openvino-int8": "openvino_int8.xml", "ort-fp32": "model.onnx"}
+KERNELS = "x86_64-avx512vnni"
 
 
 def log(message: str) -> None:
@@ -43,6 +49,7 @@ def prepare(model_id: str, folder: Path, calibration_images: int) -> None:
 
     from quantune_mlir import api
     from quantune_mlir.decision.plan import PrecisionPlan
+    from quantune_mlir.quantize import QuantizeOptions
     from quantune_mlir.zoo import parse_zoo_id
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,25 +58,48 @@ def prepare(model_id: str, folder: Path, calibration_images: int) -> None:
     started = time.perf_counter()
     api.import_model(model_id, build_dir=folder / "build")
     shutil.copy(api.compile_model(folder / "build", "x86_64"), folder / ARTIFACT["iree-fp32"])
-    shutil.copy(api.quantize_model(folder / "build", "x86_64", calibration_images=calibration_images).vmfb,
-                folder / ARTIFACT["iree-int8"])
     table = api.load_layer_table(folder / "build")
     mixed = PrecisionPlan.uniform(table, "int8")
     for layer_id in (table.ids[0], table.ids[-1]):
         mixed = mixed.with_precision(layer_id, "fp32")
     (folder / "mixed_plan.json").write_text(mixed.to_json())
-    shutil.copy(api.quantize_model(folder / "build", "x86_64", plan=folder / "mixed_plan.json",
-                                   calibration_images=calibration_images).vmfb, folder / ARTIFACT["iree-mixed"])
+    for plan, name in ((None, "int8"), (folder / "mixed_plan.json", "mixed")):
+        for kernels, suffix in (("auto", ""), ("none", "-linalg")):
+            build = api.quantize_model(folder / "build", "x86_64", plan=plan, calibration_images=calibration_images,
+                                       options=QuantizeOptions(kernels=kernels))
+            shutil.copy(build.vmfb, folder / ARTIFACT[f"iree-{name}{suffix}"])
     log(f"{model_id}: IREE builds in {time.perf_counter() - started:.0f} s")
 
     reference = api.zoo_reference(zoo).eval()
     example = torch.from_numpy(samples[:1])
+    (folder / "macs.json").write_text(json.dumps(_multiply_accumulates(reference, example)))
     torch.onnx.export(reference, (example,), folder / ARTIFACT["ort-fp32"], input_names=["input"],
                       output_names=["logits"], opset_version=17, dynamo=False)
     _onnxruntime_int8(folder / ARTIFACT["ort-fp32"], folder / ARTIFACT["ort-int8-u8"], samples)
     _openvino_int8(reference, example, samples, folder / ARTIFACT["openvino-int8"])
     log(f"{model_id}: onnxruntime and OpenVINO models ready")
     np.save(folder / "input.npy", samples[:1])
+
+
+def _multiply_accumulates(model, example) -> int:
+    """The conv and linear multiply-accumulates of one inference."""
+    import torch
+
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            total += output.numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, torch.nn.Linear):
+            total += output.numel() * module.in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    return total
 
 
 def _onnxruntime_int8(fp32: Path, output: Path, samples) -> None:
@@ -107,8 +137,13 @@ def _openvino_int8_convolutions(compiled) -> tuple[int, int]:
 
 
 def worker(candidate: str, folder: Path, threads: int, iterations: int) -> None:
-    """One measurement in this (fresh) process; prints {"median_ms": ...}."""
+    """One measurement in this (fresh) process; prints {"median_ms": ...} (the peak: {"gmacs": ...})."""
     import numpy as np
+
+    if candidate == "peak":
+        from quantune_mlir.kernels.peak import measure_peak_gmacs
+        print(json.dumps({"gmacs": measure_peak_gmacs(KERNELS, folder)}))
+        return
 
     x = np.load(folder / "input.npy")
     artifact = folder / ARTIFACT[candidate]
@@ -158,7 +193,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--calibration-images", type=int, default=64)
     parser.add_argument("--build", type=Path, default=REPO / "build" / "benchmark_int8")
-    parser.add_argument("--worker", choices=CANDIDATES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=(*CANDIDATES, "peak"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -171,7 +206,9 @@ def main() -> None:
         prepare(model, args.build / model, args.calibration_images)
     results: dict[tuple[str, int, str], list[float]] = {}
     openvino_int8: dict[str, tuple[int, int]] = {}
+    peaks: list[float] = []
     for round_index in range(args.rounds):
+        peaks.append(measure("peak", args.build / "peak", 1, 1)["gmacs"])
         for model in models:
             for threads in thread_counts:
                 for candidate in CANDIDATES:
@@ -181,18 +218,33 @@ def main() -> None:
                         openvino_int8[model] = tuple(out["int8_convolutions"])
         log(f"round {round_index + 1}/{args.rounds} done")
 
+    peak = statistics.median(peaks)
     print(f"int8 latency, batch 1, 224x224; median of {args.rounds} rounds x {args.iterations} iterations, "
-          "fresh process each")
+          "fresh process each; -linalg: without the project's micro-kernels")
     print(f"| model | threads | {' | '.join(CANDIDATES)} | IREE fp32 / IREE int8 | IREE fp32 / IREE mixed | "
           "IREE int8 / ORT int8 | IREE int8 / OpenVINO int8 |")
     print("|---|---:|" + "---:|" * (len(CANDIDATES) + 4))
+    medians = {key: statistics.median(values) for key, values in results.items()}
     for model in models:
         for threads in thread_counts:
-            ms = {c: statistics.median(results[(model, threads, c)]) for c in CANDIDATES}
+            ms = {c: medians[(model, threads, c)] for c in CANDIDATES}
             cells = " | ".join(f"{ms[c]:.2f} ms" for c in CANDIDATES)
             ratios = (ms["iree-fp32"] / ms["iree-int8"], ms["iree-fp32"] / ms["iree-mixed"],
                       ms["iree-int8"] / ms["ort-int8-u8"], ms["iree-int8"] / ms["openvino-int8"])
             print(f"| {model} | {threads} | {cells} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+    int8_builds = ("iree-int8", "iree-mixed", "iree-int8-linalg", "openvino-int8", "ort-int8-u8")
+    print(f"\nfraction of the physical limit: MACs / (threads x {peak:.0f} GMAC/s, the vpdpbusd peak of one core "
+          "measured in this run) / time")
+    print(f"| model | MACs | threads | {' | '.join(int8_builds)} | IREE int8 speed-up 1 -> 2 threads |")
+    print("|---|---:|---:|" + "---:|" * (len(int8_builds) + 1))
+    for model in models:
+        macs = json.loads((args.build / model / "macs.json").read_text())
+        for threads in thread_counts:
+            limit_ms = macs / (threads * peak * 1e9) * 1e3
+            cells = " | ".join(f"{limit_ms / medians[(model, threads, c)]:.0%}" for c in int8_builds)
+            scaling = medians[(model, 1, "iree-int8")] / medians[(model, threads, "iree-int8")] \
+                if (model, 1, "iree-int8") in medians else float("nan")
+            print(f"| {model} | {macs / 1e9:.2f} G | {threads} | {cells} | {scaling:.2f}x |")
     for model, (int8, total) in openvino_int8.items():
         print(f"OpenVINO {model}: {int8} of {total} convolutions run int8")
 

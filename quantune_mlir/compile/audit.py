@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 from ..errors import QuantuneError
 from .assembly import DOT_FEATURES, FLOAT_MULTIPLY_ADDS, WIDENED_MULTIPLIES, instruction_counts
 from .iree_compile import DUMPED_EXECUTABLES, DUMPED_PHASES, compile_file
-from .program import Contraction, Launch, read_contractions, read_launches
+from .program import Contraction, Launch, read_contractions, read_kernel_objects, read_launches
 from .targets import Target
 
 INT8 = "int8"
@@ -119,19 +119,30 @@ def audit_dump(dump_dir: Path, target: str, layers: Sequence[str] = ()) -> Kerne
     if not any(launch.names for launch in launches):
         raise QuantuneError(f"{stream[0]}: no launch site carries a layer's location, so no layer can be "
                             f"found; was the module compiled without --mlir-print-debuginfo? {how}")
-    dispatches = _dispatches(read_contractions(sources), instruction_counts(assembly), launches)
+    # a linked kernel object comes with its assembly (quantune_mlir/kernels): its functions are counted too
+    kernel_assembly = [p.with_suffix(".s") for p in read_kernel_objects(sources) if p.with_suffix(".s").is_file()]
+    dispatches = _dispatches(read_contractions(sources), instruction_counts(assembly),
+                             instruction_counts(kernel_assembly), launches)
     return _judge_layers(target, dispatches, launches, layers)
 
 
 def _dispatches(contractions: dict[str, tuple[Contraction, ...]], instructions: dict[str, dict[str, int]],
-                launches: tuple[Launch, ...]) -> tuple[Dispatch, ...]:
+                kernel_instructions: dict[str, dict[str, int]], launches: tuple[Launch, ...]) -> tuple[Dispatch, ...]:
     launched = Counter(launch.entry_point for launch in launches)
     order = list(launched) + sorted(set(contractions) - set(launched))
     missing = [name for name in order if name not in instructions]
     if missing:
         raise QuantuneError(f"dispatch {missing[0]} has no function in the dumped assembly (*.s), so the audit "
                             "cannot judge it: is it a kernel linked in as an object file?")
-    return tuple(Dispatch(name, contractions.get(name, ()), instructions[name], launched[name]) for name in order)
+    called = {name: [c.kernel for c in contractions.get(name, ()) if c.kernel] for name in order}
+    unreadable = [k for kernels in called.values() for k in kernels if k not in kernel_instructions]
+    if unreadable:
+        raise QuantuneError(f"the linked kernel {unreadable[0]} has no assembly beside its object, so the audit "
+                            "cannot judge it; quantune_mlir/kernels builds both")
+    return tuple(Dispatch(name, contractions.get(name, ()),
+                          dict(sum((Counter(instructions[name]), *(Counter(kernel_instructions[k]) for k in called[name])),
+                                   Counter())), launched[name])
+                 for name in order)
 
 
 def _judge_layers(target: str, dispatches: tuple[Dispatch, ...], launches: tuple[Launch, ...],

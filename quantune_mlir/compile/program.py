@@ -26,6 +26,7 @@ class Contraction:
     op: str
     element_types: tuple[str, str, str]  # lhs, rhs, result
     names: tuple[str, ...]  # its quantune.layer attribute if it kept it, then the NameLocs of its location
+    kernel: str = ""  # the linked object's function it calls (quantune_mlir/kernels), for an extern kernel
 
     @property
     def is_float(self) -> bool:
@@ -73,12 +74,38 @@ def _parse(path: Path, context: ir.Context) -> ir.Module:
                             "the IREE version quantune pins") from None
 
 
+def read_kernel_objects(source_files: list[Path]) -> tuple[Path, ...]:
+    """The object files the executables link in (`hal.executable.objects`)."""
+    found = (re.findall(r'#hal\.executable\.object<\{path = "([^"]+)"', Path(p).read_text()) for p in source_files)
+    return tuple(dict.fromkeys(Path(path) for paths in found for path in paths))
+
+
 def _entry_point_contractions(executable: ir.Operation) -> dict[str, tuple[Contraction, ...]]:
     found = {_symbol(export): () for export in _find(executable, lambda op: op.name == "hal.executable.export")}
-    for function in _find(executable, lambda op: op.name == "func.func"):
+    functions = _find(executable, lambda op: op.name == "func.func")
+    # functions of a linked object: the project's kernels multiply int8 (quantune_mlir/kernels)
+    imported = {_symbol(f): f for f in functions if "hal.import.static" in f.attributes}
+    for function in functions:
+        if _symbol(function) in imported:
+            continue
         candidates = ((op, _multiplied_inputs(op)) for op in _find(function, lambda op: op.name.startswith("linalg.")))
-        found[_symbol(function)] = tuple(_contraction(op, multiplied) for op, multiplied in candidates if multiplied)
+        calls = _find(function, lambda op: op.name == "func.call" and _callee(op) in imported)
+        found[_symbol(function)] = (
+            *(_contraction(op, multiplied) for op, multiplied in candidates if multiplied),
+            *(_kernel_call(call, imported[_callee(call)]) for call in calls))
     return found
+
+
+def _callee(call: ir.Operation) -> str:
+    return ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+
+
+def _kernel_call(call: ir.Operation, declaration: ir.Operation) -> Contraction:
+    """An extern kernel's call: its first two buffers are the multiplied ones, its last buffer the result."""
+    memrefs = [str(ir.MemRefType(t).element_type) for t in ir.FunctionType(
+        ir.TypeAttr(declaration.attributes["function_type"]).value).inputs if t.typeid == ir.MemRefType.static_typeid]
+    return Contraction(f"call @{_callee(call)}", (memrefs[0], memrefs[1], memrefs[-1]),
+                       tuple(layer_names_in_location_text(str(call.location))), kernel=_callee(call))
 
 
 def _find(root: ir.Operation, keep) -> list[ir.Operation]:

@@ -32,12 +32,15 @@ VECTOR_CHANNELS = 16  # output channels per vector register: packed weights pad 
 @dataclass(frozen=True)
 class KernelLibrary:
     name: str
-    source: str  # file in src/
+    source: str  # file in src/: the conv kernels
+    peak_source: str  # file in src/: the multiply-accumulate peak loop the benchmark measures
     zig_target: str
     zig_cpu: str  # zig's -mcpu: baseline CPU plus the features the kernels use
     executable_format: str  # IREE's embedded-ELF format for the architecture
     conv_symbol: str
     conv_residual_symbol: str
+    peak_symbol: str
+    macs_per_peak_iteration: int
     required_features: tuple[str, ...]  # LLVM feature names the target must have to run the object
 
     def flags(self) -> list[str]:
@@ -46,9 +49,10 @@ class KernelLibrary:
 
 
 LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
-    KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "x86_64-freestanding-none",
-                  "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni", "embedded-elf-x86_64",
-                  "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
+    KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "peak_x86_64_avx512vnni.c",
+                  "x86_64-freestanding-none", "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni",
+                  "embedded-elf-x86_64", "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
+                  "quantune_peak_avx512vnni", 12 * 64,
                   ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni")),
 )}
 
@@ -85,14 +89,15 @@ def _zig(*args: str) -> str:
 
 
 @functools.cache
-def build(name: str) -> BuiltLibrary:
-    """The object and assembly of library `name`, built into the cache unless already there."""
+def build(name: str, *, peak: bool = False) -> BuiltLibrary:
+    """The object and assembly of library `name` (its peak loop with peak), built into the cache unless
+    already there."""
     library = get_library(name)
-    source = SOURCE_DIR / library.source
+    source = SOURCE_DIR / (library.peak_source if peak else library.source)
     flags = library.flags()
     digest = hashlib.sha256("\0".join([source.read_text(), *flags, _zig_version()]).encode()).hexdigest()[:16]
-    folder = cache_dir() / f"{library.name}-{digest}"
-    built = BuiltLibrary(library, folder / f"{library.name}.o", folder / f"{library.name}.s")
+    folder = cache_dir() / f"{source.stem}-{digest}"
+    built = BuiltLibrary(library, folder / f"{source.stem}.o", folder / f"{source.stem}.s")
     if built.object.is_file() and built.assembly.is_file():
         return built
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +123,7 @@ def _check_freestanding(assembly: Path, library: KernelLibrary) -> None:
     outside = sorted(c.split("@")[0] for c in calls if c.split("@")[0] not in local)
     if outside:
         raise QuantuneError(f"kernel library {library.name}: the object calls {', '.join(outside)}, which no "
-                            "IREE dispatch library provides; rewrite src/" + library.source + " without it")
+                            f"IREE dispatch library provides; rewrite src/{assembly.stem}.c without it")
 
 
 def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
@@ -137,6 +142,17 @@ def padded_channels(filters: int) -> int:
 
 def pad_channels(values: np.ndarray) -> np.ndarray:
     return np.pad(values, (0, padded_channels(len(values)) - len(values)))
+
+
+def library_for(target) -> KernelLibrary | None:
+    """The kernel library for a compile target (compile.targets.Target), if one runs on its CPU. Only the
+    host's x86-64 target is compiled for a known CPU (-march=host); its CPU must have every feature the
+    library's object uses."""
+    if target.arch != "x86_64" or not target.runs_on_host:
+        return None
+    features = host_cpu()[1]
+    return next((lib for lib in LIBRARIES.values()
+                 if lib.executable_format.endswith("x86_64") and set(lib.required_features) <= features), None)
 
 
 @functools.cache

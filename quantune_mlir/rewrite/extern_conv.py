@@ -70,7 +70,7 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, 
         operands.append((residual, y_type))
     lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
              f"%kmult = arith.constant {dense(multipliers)}",
-             f"%y = flow.dispatch @{symbol}::@conv({', '.join(v for v, _ in operands)}) : "
+             f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
     return lines, _executable(call, library, cpu, symbol, built.object, [t for _, t in operands], y_type,
                               len(multipliers))
@@ -85,19 +85,11 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
     row_blocks = max(1, min(-(-pixels // _ROW_TILE), _TARGET_WORKGROUPS // channel_blocks))
     rows = -(-(-(-pixels // row_blocks)) // _ROW_TILE) * _ROW_TILE
     row_blocks = -(-pixels // rows)
-    element = {"i8": 1, "i32": 4, "i64": 8}
     buffers = [*operand_types, y_type]
-    bindings = ", ".join(f"%b{i}: !stream.binding" for i in range(len(buffers)))
-    lines = ["%c0 = arith.constant 0 : index"]
-    for i, t in enumerate(buffers):
-        size, elem = _elements(t), t.rsplit("x", 1)[1].rstrip(">")
-        lines += [f"%buf{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> memref<{size}x{elem}>",
-                  f"%p{i}, %o{i}, %s{i}, %t{i} = iree_codegen.extract_strided_metadata %buf{i} : "
-                  f"memref<{size}x{elem}> -> memref<{elem}>, index, index, index"]
     scalars = {"Wp": width, "C": channels, "OW": out_w, "N": filters, "Np": padded, "KH": call.kernel_size[0],
                "KW": call.kernel_size[1], "stride": call.stride, "shift": call.shift,
                "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
-    lines += [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
+    lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
     lines += [f"%rows = arith.constant {rows} : index", f"%pixels = arith.constant {pixels} : index",
               f"%cblock = arith.constant {_CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
               "%wg0 = stream.dispatch.workgroup.id[0] : index", "%wg1 = stream.dispatch.workgroup.id[1] : index",
@@ -105,35 +97,58 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
               "%mci = arith.minsi %mleft, %rows : index", "%n0i = arith.muli %wg1, %cblock : index",
               "%nleft = arith.subi %padded, %n0i : index", "%nci = arith.minsi %nleft, %cblock : index"]
     lines += [f"%{v} = arith.index_cast %{v}i : index to i64" for v in ("m0", "mc", "n0", "nc")]
-    buffer_args = [(f"%p{i}", f"memref<{t.rsplit('x', 1)[1].rstrip('>')}>") for i, t in enumerate(buffers)]
-    args = [a for i, (p, t) in enumerate(buffer_args[:4]) for a in ((p, t), (f"%o{i}", "index"))]
+    args = [a for i in range(4) for a in _buffer_arg(i, buffers[i])]
     if call.residual is not None:
         lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
                   f"%rmult = arith.constant {call.residual[1]} : i64"]
-        args += [buffer_args[4], ("%o4", "index"), ("%rzp", "i64"), ("%rmult", "i64")]
-    out = len(buffers) - 1
-    args += [buffer_args[out], (f"%o{out}", "index")]
+        args += [*_buffer_arg(4, buffers[4]), ("%rzp", "i64"), ("%rmult", "i64")]
+    args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
     function = library.conv_residual_symbol if call.residual is not None else library.conv_symbol
+    return executable(symbol, library, cpu, object_path, (row_blocks, channel_blocks), buffers, function, args,
+                      lines)
+
+
+def executable(symbol: str, library, cpu: str, object_path, workgroups: tuple[int, int], buffers: list[str],
+               function: str, args: list[tuple[str, str]], lines: list[str]) -> str:
+    """A `stream.executable` @symbol whose one export, on a workgroups[0] x workgroups[1] grid, calls
+    `function` of the linked object with args; binding i holds buffers[i] (a tensor type), its base pointer
+    and offset are %p<i> and %o<i> for lines and args."""
+    bindings = ", ".join(f"%b{i}: !stream.binding" for i in range(len(buffers)))
+    views = ["%c0 = arith.constant 0 : index"]
+    for i, t in enumerate(buffers):
+        size, elem = _elements(t), _element(t)
+        views += [f"%buf{i} = stream.binding.subspan %b{i}[%c0] : !stream.binding -> memref<{size}x{elem}>",
+                  f"%p{i}, %o{i}, %s{i}, %t{i} = iree_codegen.extract_strided_metadata %buf{i} : "
+                  f"memref<{size}x{elem}> -> memref<{elem}>, index, index, index"]
     signature = ", ".join(t for _, t in args)
-    lines += [f"func.call @{function}({', '.join(v for v, _ in args)}) : ({signature}) -> ()", "return"]
-    body = "\n        ".join(lines)
+    body = "\n        ".join([*views, *lines,
+                                f"func.call @{function}({', '.join(v for v, _ in args)}) : ({signature}) -> ()",
+                                "return"])
     return f"""stream.executable private @{symbol} attributes {{hal.executable.objects = #hal.executable.objects<{{
     #hal.executable.target<"llvm-cpu", "{library.executable_format}", {{cpu = "{cpu}"}}> = [
       #hal.executable.object<{{path = "{object_path}"}}>]}}>}} {{
-  stream.executable.export public @conv workgroups() -> (index, index, index) {{
-    %x = arith.constant {row_blocks} : index
-    %y = arith.constant {channel_blocks} : index
+  stream.executable.export public @{symbol} workgroups() -> (index, index, index) {{
+    %x = arith.constant {workgroups[0]} : index
+    %y = arith.constant {workgroups[1]} : index
     %one = arith.constant 1 : index
     stream.return %x, %y, %one : index, index, index
   }}
   builtin.module {{
     func.func private @{function}({signature}) attributes {{hal.import.static, llvm.bareptr = true}}
-    func.func @conv({bindings}) {{
+    func.func @{symbol}({bindings}) {{
         {body}
     }}
   }}
 }}"""
+
+
+def _buffer_arg(i: int, tensor_type: str) -> list[tuple[str, str]]:
+    return [(f"%p{i}", f"memref<{_element(tensor_type)}>"), (f"%o{i}", "index")]
+
+
+def _element(tensor_type: str) -> str:
+    return tensor_type.rsplit("x", 1)[1].rstrip(">")
 
 
 def _tensor(shape, element: str) -> str:

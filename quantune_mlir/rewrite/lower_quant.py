@@ -16,13 +16,16 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import kernels
 from ..mlir import LAYER_ATTR, POINT_ATTR, ir
 from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
+from . import extern_conv
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
 from .chains import NO_CLAMP, PASS_THROUGH_OPS, follow_epilogue, pass_through_inputs
@@ -59,9 +62,17 @@ class LowerQuant(Pass):
     # Also return every int8 tensor, in the model's layout, and the fp32 output of each int8 layer whose output
     # stays fp32: the analysis compares them with the FP32 run's.
     expose_int8: bool = False
+    # The project's micro-kernel library (quantune_mlir/kernels) for the layers it runs, and the CPU its
+    # objects are keyed by: a module compiled for another CPU then fails to link instead of faulting on it.
+    kernels: str = ""
+    kernel_cpu: str = ""
 
     def run(self, module: ir.Module) -> None:
-        lowering = _Lowering(module)
+        if self.kernels and not self.kernel_cpu:
+            raise PassFailure(f"{self.name}: kernels={self.kernels} needs kernel-cpu, the LLVM CPU name the "
+                              "module is compiled for (znver4, sapphirerapids, ...)")
+        lowering = _Lowering(module, kernels.get_library(self.kernels) if self.kernels else None,
+                             self.kernel_cpu)
         for op in module.body.operations:
             if op.operation.name == "func.func":
                 lowering.lower_function(op.operation, expose=self.expose_int8)
@@ -70,10 +81,12 @@ class LowerQuant(Pass):
 
 
 class _Lowering:
-    def __init__(self, module: ir.Module):
+    def __init__(self, module: ir.Module, library: kernels.KernelLibrary | None = None, cpu: str = ""):
         self.constants = Constants(module)
         self.splicer = Splicer(module)
         self.storage: dict[ir.Value, ir.Value] = {}
+        self.library, self.cpu = library, cpu
+        self.kernel_count = 0
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
         block = function.regions[0].blocks[0]
@@ -137,36 +150,88 @@ class _Lowering:
         layer = chain.layer
         x = _activation(chain.input.type, layer.id)
         acc_shape = channels_last(tensor_shape(layer.op.results[0].type))
-        body, args = [], [self.storage[chain.input]]
-        body += _contraction(layer, chain.weight, x.zero_point)
+        args = [self.storage[chain.input]]
         combined = x.scale * chain.weight_scales
         bias = self.constants.value_of(layer.bias) if layer.bias is not None else np.zeros(len(combined))
         bias_q = np.rint(bias.astype(np.float64) / combined) - x.zero_point * _channel_sums(chain.weight)
         if np.abs(bias_q).max(initial=0) >= 2 ** 31:
             raise PassFailure(f"layer '{layer.id}': the quantized bias overflows int32 (input scale {x.scale:.3g} "
                               "is too small for its bias); recalibrate or keep the layer fp32")
-        body.append(f"%bias = arith.constant {dense(bias_q.astype(np.int32))}")
+        bias_line = f"%bias = arith.constant {dense(bias_q.astype(np.int32))}"
         if chain.output is None:
-            body += _dequantizing_epilogue(acc_shape, combined)
+            body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
+                    *_dequantizing_epilogue(acc_shape, combined)]
             result = f"tensor<{_dims(_model_layout(acc_shape))}f32>"
-        else:
-            y = _activation(chain.output.results[0].type, layer.id)
-            residual = _activation(chain.residual.type, layer.id) if chain.residual is not None else None
-            if chain.residual is not None:
-                args.append(self.storage[chain.residual])
-            acc_bound = float(np.abs(chain.weight.reshape(len(combined), -1)).sum(1).max()) * 255 + \
-                float(np.abs(bias_q).max(initial=0))
-            multipliers = combined / y.scale
-            residual_multiplier = residual.scale / y.scale if residual is not None else 0.0
-            shift = requantize_shift(acc_bound, max(float(multipliers.max()), residual_multiplier))
-            body += _requantizing_epilogue(acc_shape, fixed_point_multiplier(multipliers, shift), shift, y,
-                                           chain.clamp, residual,
-                                           fixed_point_multiplier(residual_multiplier, shift) if residual else None)
-            result = f"tensor<{_dims(acc_shape)}i8>"
-        body.append(f"return %y : {result}")
+            return self._call(layer, before, args, result, body)
+        y = _activation(chain.output.results[0].type, layer.id)
+        residual = _activation(chain.residual.type, layer.id) if chain.residual is not None else None
+        if chain.residual is not None:
+            args.append(self.storage[chain.residual])
+        acc_bound = float(np.abs(chain.weight.reshape(len(combined), -1)).sum(1).max()) * 255 + \
+            float(np.abs(bias_q).max(initial=0))
+        multipliers = combined / y.scale
+        residual_multiplier = residual.scale / y.scale if residual is not None else 0.0
+        shift = requantize_shift(acc_bound, max(float(multipliers.max()), residual_multiplier))
+        fixed_multipliers = fixed_point_multiplier(multipliers, shift)
+        fixed_residual = int(fixed_point_multiplier(residual_multiplier, shift)) if residual else None
+        result = f"tensor<{_dims(acc_shape)}i8>"
+        if self._kernel_runs(layer):
+            return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
+                layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), fixed_multipliers, shift,
+                y.zero_point, _clamp_bounds(y, chain.clamp),
+                (residual.zero_point, fixed_residual) if residual else None), x.zero_point)
+        body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
+                *_requantizing_epilogue(acc_shape, fixed_multipliers, shift, y, chain.clamp, residual,
+                                        fixed_residual)]
+        return self._call(layer, before, args, result, body)
+
+    def _call(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str, body: list[str]
+              ) -> ir.Value:
         batch = tensor_shape(layer.activation.type)[0]
-        (value,) = self.splicer.call(before, args, [result], "\n".join(body), layer.op.location,
-                                     IM2COL if layer.kind == "conv" and batch == 1 else None)
+        (value,) = self.splicer.call(before, args, [result], "\n".join([*body, f"return %y : {result}"]),
+                                     layer.op.location, IM2COL if layer.kind == "conv" and batch == 1 else None)
+        return value
+
+    def _kernel_runs(self, layer: Layer) -> bool:
+        if self.library is None or layer.kind not in ("conv", "linear"):
+            return False
+        shape = tensor_shape(layer.activation.type)
+        geometry = ((1, 1), (1, 1)) if layer.kind == "linear" else \
+            (tuple(int_array(layer.op, "strides")), tuple(int_array(layer.op, "dilations")))
+        return extern_conv.supports(shape[1], shape[0], *geometry) is None
+
+    def _call_kernel(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str,
+                     call: extern_conv.ConvCall, zero_point: int) -> ir.Value:
+        """The layer as one dispatch of the project's conv kernel (rewrite/extern_conv.py)."""
+        x_shape = channels_last(tensor_shape(layer.activation.type))
+        out_shape = call.output_shape
+        if layer.kind == "linear":  # a 1x1 conv on a 1x1 image
+            lines = [f"%x = tensor.expand_shape %arg0 [[0, 1, 2], [3]] output_shape [1, 1, 1, {x_shape[1]}] : "
+                     f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]
+            x, x_shape, out_shape, kernel, stride = "%x", (1, 1, 1, x_shape[1]), (1, 1, 1, out_shape[1]), (1, 1), 1
+        else:
+            lines, x, x_shape = _padded(layer, x_shape, zero_point)
+            kernel, stride = tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]
+        residual = None
+        if len(args) > 1:
+            residual = "%arg1"
+            if layer.kind == "linear":
+                lines.append(f"%res = tensor.expand_shape %arg1 [[0, 1, 2], [3]] output_shape {list(out_shape)} : "
+                             f"{result} into tensor<{_dims(out_shape)}i8>")
+                residual = "%res"
+        call = dataclasses.replace(call, input_shape=x_shape, output_shape=out_shape, kernel_size=kernel,
+                                   stride=stride)
+        self.kernel_count += 1
+        body, executable = extern_conv.emit(call, self.library, self.cpu,
+                                            f"quantune_kernel_{self.kernel_count}", x, residual)
+        lines += body
+        if layer.kind == "linear":
+            lines += [f"%y4 = tensor.collapse_shape %y [[0, 1, 2], [3]] : tensor<{_dims(out_shape)}i8> into "
+                      f"{result}", f"return %y4 : {result}"]
+        else:
+            lines.append(f"return %y : {result}")
+        (value,) = self.splicer.call(before, args, [result], "\n".join(lines), layer.op.location,
+                                     symbols=executable)
         return value
 
     def _in_model_layout(self, value: ir.Value, block: ir.Block) -> ir.Value:
@@ -245,14 +310,8 @@ def _contraction(layer: Layer, weight: np.ndarray, zero_point: int) -> list[str]
         weight = np.ascontiguousarray(weight.T)
         return lines + [f"%w = arith.constant {dense(weight)}"] + _matmul(("%arg0", x_shape), ("%w", weight.shape),
                                                                          attrs, where)
-    if any(layer.padding):
-        low, high = channels_last(layer.padding[:4]), channels_last(layer.padding[4:])
-        padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
-        lines += [f"%zx = arith.constant {zero_point} : i8",
-                  f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
-                  "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %zx : i8",
-                  f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
-        x, x_shape = "%padded", padded
+    padding, x, x_shape = _padded(layer, x_shape, zero_point)
+    lines += padding
     strides = tuple(int_array(layer.op, "strides"))
     conv_attrs = f"{attrs}, dilations = dense<1> : tensor<2xi64>, strides = dense<{list(strides)}> : tensor<2xi64>"
     if layer.kind == "conv" and weight.shape[2:] == (1, 1) and x_shape[0] == 1:
@@ -281,6 +340,18 @@ def _contraction(layer: Layer, weight: np.ndarray, zero_point: int) -> list[str]
         f"%acc0 = linalg.fill ins(%zero : i32) outs(%init : {acc_type}) -> {acc_type}",
         f"%acc = {op} {{{conv_attrs}}} ins({x}, %w : tensor<{_dims(x_shape)}i8>, "
         f"tensor<{_dims(weight.shape)}i8>) outs(%acc0 : {acc_type}) -> {acc_type} {where}"]
+
+
+def _padded(layer: Layer, x_shape: tuple[int, ...], zero_point: int) -> tuple[list[str], str, tuple[int, ...]]:
+    """(lines, value, shape) of the layer's channels-last int8 input %arg0 padded with its zero point."""
+    if not any(layer.padding):
+        return [], "%arg0", x_shape
+    low, high = channels_last(layer.padding[:4]), channels_last(layer.padding[4:])
+    padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
+    return [f"%zx = arith.constant {zero_point} : i8",
+            f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
+            "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %zx : i8",
+            f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"], "%padded", padded
 
 
 def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -344,11 +415,17 @@ def _dequantizing_epilogue(shape: tuple[int, ...], scales: np.ndarray) -> list[s
         "%v")
 
 
-def _requantizing_epilogue(shape, multipliers: np.ndarray, shift: int, y, clamp: tuple[float, float], residual,
-                           residual_multiplier) -> list[str]:
+def _clamp_bounds(y, clamp: tuple[float, float]) -> tuple[int, int]:
+    """The int8 bounds of the output: the activation's clamp (ReLU, ReLU6) within the type's range."""
     qmin, qmax = INT_RANGES[y.dtype]
     lo = qmin if clamp[0] == -math.inf else max(qmin, int(np.rint(clamp[0] / y.scale)) + y.zero_point)
     hi = qmax if clamp[1] == math.inf else min(qmax, int(np.rint(clamp[1] / y.scale)) + y.zero_point)
+    return lo, hi
+
+
+def _requantizing_epilogue(shape, multipliers: np.ndarray, shift: int, y, clamp: tuple[float, float], residual,
+                           residual_multiplier) -> list[str]:
+    lo, hi = _clamp_bounds(y, clamp)
     inputs = [("%acc", "i32", False), ("%bias", "i32", True), ("%mult", "i64", True)]
     body = ["%t = arith.addi %b0, %b1 : i32", "%t64 = arith.extsi %t : i32 to i64",
             "%p0 = arith.muli %t64, %b2 : i64"]

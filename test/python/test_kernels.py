@@ -1,0 +1,175 @@
+"""The project's micro-kernels (quantune_mlir/kernels), linked into real IREE modules and run: bit-exact against
+numpy on random shapes, tails and extreme values; whole models with the kernels equal to the integer-linalg
+path; objects that call nothing and link only for the CPU they are keyed by."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from quantune_mlir import api, kernels
+from quantune_mlir.compile import compile_file, get_target
+from quantune_mlir.compile.iree_compile import CompileError
+from quantune_mlir.data.resolve import load_data
+from quantune_mlir.decision.plan import PrecisionPlan
+from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
+from quantune_mlir.rewrite import extern_conv
+from quantune_mlir.runtime import CompiledModule
+from quantune_mlir.zoo import parse_zoo_id
+
+LIBRARY = "x86_64-avx512vnni"
+pytestmark = pytest.mark.skipif(kernels.library_for(get_target("x86_64")) is None,
+                                reason="this CPU has no AVX-512 VNNI, the only kernel library so far")
+
+
+def reference_conv(x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None):
+    """What quantune-lower-quant's integer linalg computes, in exact integers: conv, + bias, * multiplier
+    (+ residual term), >> shift rounding half to even, + zero point, clamp."""
+    _, height, width, _ = x.shape
+    filters, _, kh, kw = w.shape
+    out_h, out_w = (height - kh) // stride + 1, (width - kw) // stride + 1
+    acc = np.zeros((out_h, out_w, filters), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            patch = x[0, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+            acc += patch.astype(np.int64) @ w[:, :, i, j].T.astype(np.int64)
+    product = (acc + bias) * multipliers
+    if residual is not None:
+        values, zero_point, multiplier = residual
+        product = product + (values[0].astype(np.int64) - zero_point) * multiplier
+    floor = product >> shift
+    rounded = (product + ((1 << (shift - 1)) - 1) + (floor & 1)) >> shift
+    return np.clip(rounded + y_zero_point, *clamp).astype(np.int8)[None]
+
+
+def run_kernel(tmp_path, x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None):
+    _, height, width, channels = x.shape
+    filters, _, kh, kw = w.shape
+    out_shape = (1, (height - kh) // stride + 1, (width - kw) // stride + 1, filters)
+    call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, shift,
+                                y_zero_point, clamp, residual[1:] if residual is not None else None)
+    body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
+                                        "%arg0", "%arg1" if residual is not None else None)
+    y_type = f"tensor<{'x'.join(map(str, out_shape))}xi8>"
+    args = f"%arg0: tensor<{'x'.join(map(str, x.shape))}xi8>" + (f", %arg1: {y_type}" if residual is not None else "")
+    source = tmp_path / "kernel.mlir"
+    source.write_text(f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
+                      + f"\nreturn %y : {y_type}\n}}\n")
+    vmfb = compile_file(source, get_target("x86_64"), tmp_path / "kernel.vmfb")
+    inputs = [x] + ([residual[0]] if residual is not None else [])
+    return CompiledModule(vmfb)(*inputs)[0]
+
+
+@pytest.mark.parametrize("height, width, channels, filters, kernel, stride, with_residual", [
+    (8, 8, 8, 16, 3, 1, False),  # one tile of 16 channels
+    (9, 11, 12, 20, 3, 2, True),  # stride 2, odd sizes, 20 channels: a masked 4-channel tail
+    (7, 7, 64, 100, 1, 1, False),  # 1x1, 49 pixels: a 1-row tail after 8 tiles of 6
+    (30, 30, 32, 64, 3, 1, True),  # several workgroups
+    (1, 1, 96, 10, 1, 1, False),  # a linear layer: one pixel
+    (16, 16, 4, 200, 5, 1, True),  # 200 channels: 3 blocks of 64 and a tail of 8
+])
+def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, kernel, stride, with_residual):
+    rng = np.random.default_rng(height * 1000 + filters)
+    x = rng.integers(-128, 128, (1, height, width, channels), dtype=np.int8)
+    w = rng.integers(-127, 128, (filters, channels, kernel, kernel), dtype=np.int8)
+    bias = rng.integers(-20000, 20000, filters).astype(np.int32)
+    # outputs of about +-40: accumulators are about sqrt(K) * 74 * 74 (the standard deviations of x and w)
+    scale = 40 / (np.sqrt(channels * kernel * kernel) * 74 * 74)
+    multipliers = np.rint(rng.uniform(0.5, 1.5, filters) * scale * 2 ** 31).astype(np.int64)
+    out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    residual = (rng.integers(-128, 128, (1, out_h, out_w, filters), dtype=np.int8), -7, 1 << 29) \
+        if with_residual else None
+    args = (x, w, bias, multipliers, 31, 5, (-128, 127), stride, residual)
+    got = run_kernel(tmp_path, *args)
+    expected = reference_conv(*args)
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
+    # neither saturated nor constant: the comparison sees the rounding
+    assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) >= min(got.size // 2, 20)
+
+
+def test_conv_kernel_is_exact_at_the_extremes(tmp_path):
+    """Inputs -128 and 127 (u8 0 and 255 after the kernel's x ^ 0x80), weights +-127, saturating outputs and a
+    ReLU clamp: vpdpbusd never saturates its 32-bit sums, and neither may the epilogue."""
+    x = np.full((1, 6, 6, 8), -128, np.int8)
+    x[0, ::2] = 127
+    w = np.full((33, 8, 3, 3), 127, np.int8)
+    w[::2] = -127
+    bias = np.arange(33, dtype=np.int32) * 1000 - 16000
+    multipliers = np.full(33, 1 << 24, np.int64)
+    args = (x, w, bias, multipliers, 31, -128, (-128, 100), 1, None)
+    got = run_kernel(tmp_path, *args)
+    expected = reference_conv(*args)
+    assert np.array_equal(got, expected)
+    assert {-128, 100} <= set(np.unique(got).tolist())  # both bounds reached
+
+
+def test_kernel_objects_call_nothing_and_keep_their_instructions():
+    built = kernels.build(LIBRARY)
+    nm = shutil.which("nm")
+    assert nm, "binutils' nm checks the object's undefined symbols: apt-get install binutils"
+    undefined = subprocess.run([nm, "-u", str(built.object)], capture_output=True, text=True, check=True).stdout
+    assert undefined.strip() == ""
+    assembly = built.assembly.read_text()
+    assert assembly.count("vpdpbusd") >= 24  # at least the full 6 x 4 register tile
+
+
+def test_a_module_for_another_cpu_fails_to_link(tmp_path):
+    """The object is keyed by the CPU it was chosen for: compiling for one without VNNI fails at compile time
+    (an undefined symbol), never with an illegal instruction on the device."""
+    x = np.zeros((1, 4, 4, 4), np.int8)
+    w = np.ones((16, 4, 1, 1), np.int8)
+    call = extern_conv.ConvCall("layer", x.shape, (1, 4, 4, 16), (1, 1), 1, w, np.zeros(16, np.int32),
+                                np.ones(16, np.int64), 31, 0, (-128, 127), None)
+    body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
+                                        "%arg0", None)
+    source = tmp_path / "kernel.mlir"
+    source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x4x4x4xi8>) -> tensor<1x4x4x16xi8> {{\n"
+                      + "\n".join(body) + "\nreturn %y : tensor<1x4x4x16xi8>\n}\n")
+    with pytest.raises(CompileError, match="undefined symbol"):
+        compile_file(source, get_target("x86_64"), tmp_path / "kernel.vmfb",
+                     extra_flags=("--iree-llvmcpu-target-cpu=haswell",))
+    assert not (tmp_path / "kernel.vmfb").exists()
+
+
+def _int8_tensors(model_id: str, build_dir, plan_of, kernels_choice: str) -> tuple[dict[str, np.ndarray], object]:
+    options = QuantizeOptions(expose_int8=True, kernels=kernels_choice)
+    if not (build_dir / "00_import.mlirbc").exists():
+        api.import_model(model_id, build_dir=build_dir)
+    table = api.load_layer_table(build_dir)
+    preprocess = parse_zoo_id(model_id).preprocess
+    samples = load_data("fashion-mnist", preprocess, split="train", limit=16).inputs
+    plan = calibrate(build_dir, plan_of(table), samples, options)
+    build = rewrite_and_compile(build_dir, plan, "x86_64", options)
+    outputs = CompiledModule(build.vmfb)(load_data("fashion-mnist", preprocess, limit=2).inputs[:1])
+    tensors = dict(zip(build.int8_tensors, outputs[len(outputs) - len(build.int8_tensors):]))
+    tensors["logits"] = outputs[0]
+    return tensors, build.audit
+
+
+def _first_and_last_fp32(table):
+    plan = PrecisionPlan.uniform(table, "int8")
+    return plan.with_precision(table.ids[0], "fp32").with_precision(table.ids[-1], "fp32")
+
+
+@pytest.mark.parametrize("plan_of", [lambda table: PrecisionPlan.uniform(table, "int8"), _first_and_last_fp32],
+                         ids=["all-int8", "first-last-fp32"])
+def test_resnet18_with_kernels_equals_the_integer_linalg_path(tmp_path, plan_of):
+    with_kernels, audit = _int8_tensors("resnet18-small", tmp_path, plan_of, "auto")
+    without, _ = _int8_tensors("resnet18-small", tmp_path, plan_of, "none")
+    assert with_kernels.keys() == without.keys()
+    for name in with_kernels:
+        assert np.array_equal(with_kernels[name], without[name]), name
+    on_kernel = [v.layer for v in audit.layers if v.contraction.startswith("call @quantune_conv")]
+    assert len(on_kernel) >= 14 and all("vnni: vpdpbusd" in audit.verdict(layer).instructions
+                                        for layer in on_kernel)
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_with_kernels_equals_the_integer_linalg_path(tmp_path):
+    with_kernels, _ = _int8_tensors("mobilenet_v2-small", tmp_path, lambda t: PrecisionPlan.uniform(t, "int8"),
+                                    "auto")
+    without, _ = _int8_tensors("mobilenet_v2-small", tmp_path, lambda t: PrecisionPlan.uniform(t, "int8"), "none")
+    for name in with_kernels:
+        assert np.array_equal(with_kernels[name], without[name]), name
