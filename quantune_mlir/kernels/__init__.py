@@ -39,6 +39,7 @@ class KernelLibrary:
     executable_format: str  # IREE's embedded-ELF format for the architecture
     conv_symbol: str
     conv_residual_symbol: str
+    conv_f32_symbol: str
     peak_symbol: str
     macs_per_peak_iteration: int
     required_features: tuple[str, ...]  # LLVM feature names the target must have to run the object
@@ -52,6 +53,7 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
     KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "peak_x86_64_avx512vnni.c",
                   "x86_64-freestanding-none", "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni",
                   "embedded-elf-x86_64", "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
+                  "quantune_conv_f32_avx512vnni",
                   "quantune_peak_avx512vnni", 12 * 64,
                   ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni")),
 )}

@@ -20,6 +20,7 @@ from .splice import dense
 _TARGET_WORKGROUPS = 16
 _CHANNEL_BLOCK = 64
 _ROW_TILE = 6
+_ELEMENT = {np.dtype(np.int64): "i64", np.dtype(np.float32): "f32"}
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,19 @@ class ConvCall:
     output_zero_point: int
     clamp: tuple[int, int]
     residual: tuple[int, int] | None  # (zero point, multiplier) of the residual input, if any
+    # At an int8 -> fp32 boundary: per-channel scales of (acc + bias), the fp32 output in the model's layout
+    # (N, C, H, W); the requantize fields are then unused.
+    float_scales: np.ndarray | None = None
 
 
-def supports(input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...]) -> str | None:
-    """Why the kernel cannot run a layer, or None when it can."""
+def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...]
+             ) -> str | None:
+    """Why the kernel cannot run a layer, or None when it can. A conv's input channels are padded to a
+    multiple of 4 (the kernel's 4-byte groups) by the rewrite; a linear layer's are taken as they are."""
     if batch != 1:
         return "batch > 1"
-    if input_channels % 4:
-        return f"{input_channels} input channels, not a multiple of 4"
+    if kind == "linear" and input_channels % 4:
+        return f"{input_channels} input features, not a multiple of 4"
     if len(set(stride)) > 1:
         return f"unequal strides {tuple(stride)}"
     if any(d != 1 for d in dilations):
@@ -62,18 +68,24 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, 
     # vpdpbusd reads the input as u8 (x ^ 0x80 = x + 128): take 128 * sum(w) back out through the bias
     column_sums = call.weight.reshape(filters, -1).astype(np.int64).sum(1)
     bias = kernels.pad_channels((call.bias.astype(np.int64) - 128 * column_sums).astype(np.int32))
-    multipliers = kernels.pad_channels(call.multipliers.astype(np.int64))
-    x_type, y_type = _tensor(call.input_shape, "i8"), _tensor(call.output_shape, "i8")
-    operands = [(x, x_type), ("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),
-                ("%kmult", _tensor(multipliers.shape, "i64"))]
+    # per channel: the requantize multipliers, or the dequantize scales at an int8 -> fp32 boundary
+    if call.float_scales is not None:
+        factors = kernels.pad_channels(call.float_scales.astype(np.float32))
+        _, out_h, out_w, _ = call.output_shape
+        y_type = _tensor((1, filters, out_h, out_w), "f32")
+    else:
+        factors = kernels.pad_channels(call.multipliers.astype(np.int64))
+        y_type = _tensor(call.output_shape, "i8")
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(packed.shape, "i8")),
+                ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(factors.shape, _ELEMENT[factors.dtype]))]
     if residual is not None:
         operands.append((residual, y_type))
     lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
-             f"%kmult = arith.constant {dense(multipliers)}",
+             f"%kmult = arith.constant {dense(factors)}",
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
     return lines, _executable(call, library, cpu, symbol, built.object, [t for _, t in operands], y_type,
-                              len(multipliers))
+                              len(factors))
 
 
 def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, operand_types: list[str],
@@ -87,13 +99,14 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
     row_blocks = -(-pixels // rows)
     buffers = [*operand_types, y_type]
     scalars = {"Wp": width, "C": channels, "OW": out_w, "N": filters, "Np": padded, "KH": call.kernel_size[0],
-               "KW": call.kernel_size[1], "stride": call.stride, "shift": call.shift,
-               "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
+               "KW": call.kernel_size[1], "stride": call.stride}
+    scalars.update({"pixels": pixels} if call.float_scales is not None else
+                   {"shift": call.shift, "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
     lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
-    lines += [f"%rows = arith.constant {rows} : index", f"%pixels = arith.constant {pixels} : index",
+    lines += [f"%rows = arith.constant {rows} : index", f"%pixel_count = arith.constant {pixels} : index",
               f"%cblock = arith.constant {_CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
               "%wg0 = stream.dispatch.workgroup.id[0] : index", "%wg1 = stream.dispatch.workgroup.id[1] : index",
-              "%m0i = arith.muli %wg0, %rows : index", "%mleft = arith.subi %pixels, %m0i : index",
+              "%m0i = arith.muli %wg0, %rows : index", "%mleft = arith.subi %pixel_count, %m0i : index",
               "%mci = arith.minsi %mleft, %rows : index", "%n0i = arith.muli %wg1, %cblock : index",
               "%nleft = arith.subi %padded, %n0i : index", "%nci = arith.minsi %nleft, %cblock : index"]
     lines += [f"%{v} = arith.index_cast %{v}i : index to i64" for v in ("m0", "mc", "n0", "nc")]
@@ -104,7 +117,8 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
         args += [*_buffer_arg(4, buffers[4]), ("%rzp", "i64"), ("%rmult", "i64")]
     args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
-    function = library.conv_residual_symbol if call.residual is not None else library.conv_symbol
+    function = library.conv_f32_symbol if call.float_scales is not None else \
+        library.conv_residual_symbol if call.residual is not None else library.conv_symbol
     return executable(symbol, library, cpu, object_path, (row_blocks, channel_blocks), buffers, function, args,
                       lines)
 

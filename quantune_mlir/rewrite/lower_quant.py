@@ -159,9 +159,13 @@ class _Lowering:
                               "is too small for its bias); recalibrate or keep the layer fp32")
         bias_line = f"%bias = arith.constant {dense(bias_q.astype(np.int32))}"
         if chain.output is None:
+            result = f"tensor<{_dims(_model_layout(acc_shape))}f32>"
+            if self._kernel_runs(layer):
+                return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
+                    layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), np.zeros(0), 0, 0, (0, 0),
+                    None, float_scales=combined), x.zero_point)
             body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
                     *_dequantizing_epilogue(acc_shape, combined)]
-            result = f"tensor<{_dims(_model_layout(acc_shape))}f32>"
             return self._call(layer, before, args, result, body)
         y = _activation(chain.output.results[0].type, layer.id)
         residual = _activation(chain.residual.type, layer.id) if chain.residual is not None else None
@@ -198,7 +202,7 @@ class _Lowering:
         shape = tensor_shape(layer.activation.type)
         geometry = ((1, 1), (1, 1)) if layer.kind == "linear" else \
             (tuple(int_array(layer.op, "strides")), tuple(int_array(layer.op, "dilations")))
-        return extern_conv.supports(shape[1], shape[0], *geometry) is None
+        return extern_conv.supports(layer.kind, shape[1], shape[0], *geometry) is None
 
     def _call_kernel(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str,
                      call: extern_conv.ConvCall, zero_point: int) -> ir.Value:
@@ -210,7 +214,9 @@ class _Lowering:
                      f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]
             x, x_shape, out_shape, kernel, stride = "%x", (1, 1, 1, x_shape[1]), (1, 1, 1, out_shape[1]), (1, 1), 1
         else:
-            lines, x, x_shape = _padded(layer, x_shape, zero_point)
+            extra_channels = -x_shape[3] % 4  # zero weights: the padding's value never counts
+            lines, x, x_shape = _padded(layer, x_shape, zero_point, extra_channels)
+            call = dataclasses.replace(call, weight=np.pad(call.weight, ((0, 0), (0, extra_channels), (0, 0), (0, 0))))
             kernel, stride = tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]
         residual = None
         if len(args) > 1:
@@ -225,8 +231,10 @@ class _Lowering:
         body, executable = extern_conv.emit(call, self.library, self.cpu,
                                             f"quantune_kernel_{self.kernel_count}", x, residual)
         lines += body
-        if layer.kind == "linear":
-            lines += [f"%y4 = tensor.collapse_shape %y [[0, 1, 2], [3]] : tensor<{_dims(out_shape)}i8> into "
+        if layer.kind == "linear":  # back to [batch][features] from NHWC (int8) or NCHW (f32) with 1x1 pixels
+            element, groups = ("f32", "[[0], [1, 2, 3]]") if call.float_scales is not None else ("i8", "[[0, 1, 2], [3]]")
+            kernel_shape = (1, out_shape[3], 1, 1) if call.float_scales is not None else out_shape
+            lines += [f"%y4 = tensor.collapse_shape %y {groups} : tensor<{_dims(kernel_shape)}{element}> into "
                       f"{result}", f"return %y4 : {result}"]
         else:
             lines.append(f"return %y : {result}")
@@ -342,11 +350,14 @@ def _contraction(layer: Layer, weight: np.ndarray, zero_point: int) -> list[str]
         f"tensor<{_dims(weight.shape)}i8>) outs(%acc0 : {acc_type}) -> {acc_type} {where}"]
 
 
-def _padded(layer: Layer, x_shape: tuple[int, ...], zero_point: int) -> tuple[list[str], str, tuple[int, ...]]:
-    """(lines, value, shape) of the layer's channels-last int8 input %arg0 padded with its zero point."""
-    if not any(layer.padding):
+def _padded(layer: Layer, x_shape: tuple[int, ...], zero_point: int, extra_channels: int = 0
+            ) -> tuple[list[str], str, tuple[int, ...]]:
+    """(lines, value, shape) of the layer's channels-last int8 input %arg0 padded with its zero point (and
+    with extra_channels more channels)."""
+    if not any(layer.padding) and not extra_channels:
         return [], "%arg0", x_shape
-    low, high = channels_last(layer.padding[:4]), channels_last(layer.padding[4:])
+    low = channels_last(layer.padding[:4])
+    high = tuple(p + (extra_channels if i == 3 else 0) for i, p in enumerate(channels_last(layer.padding[4:])))
     padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
     return [f"%zx = arith.constant {zero_point} : i8",
             f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",

@@ -3,10 +3,9 @@
 // RUN: not quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=NOCPU
 // RUN: not quantune-opt --quantune-lower-quant='kernels=armv9-sme kernel-cpu=x' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
-// quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: the int8 -> int8 conv
-// layers it can run (b: 1x1, j: 3x3 with the residual add) become one dispatch each of the linked VNNI kernel;
-// the rest keep the integer linalg: a (2 input channels, not a multiple of 4), g (depthwise), and d and h
-// (their outputs stay fp32, so the epilogue dequantizes).
+// quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and
+// linear layer becomes one dispatch of the linked VNNI kernel (a: 3x3 on 2 channels, b: 1x1, j: 3x3 with the
+// residual add, d: stride 2 writing fp32, h: linear writing fp32); g (depthwise) keeps the integer linalg.
 
 // CONTRACT-NOT: quant.
 // NOCPU: kernels=x86_64-avx512vnni needs kernel-cpu
@@ -14,6 +13,11 @@
 
 // The object is keyed by the CPU: a module compiled for another CPU fails to link instead of faulting there.
 // CHECK: #[[TARGET:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {cpu = "znver4"}>
+// The executables come in reverse order of the layers: h's and d's write f32.
+// CHECK: stream.executable private @[[HK:quantune_kernel_[0-9]+]]
+// CHECK: call @quantune_conv_f32_avx512vnni(
+// CHECK: stream.executable private @[[D:quantune_kernel_[0-9]+]]
+// CHECK: call @quantune_conv_f32_avx512vnni(
 // j's executable: its workgroups split the 36 output pixels in row blocks of 6 and the channels in blocks of 64;
 // each workgroup calls the residual variant of the kernel on its share.
 // CHECK: stream.executable private @[[J:quantune_kernel_[0-9]+]] attributes {hal.executable.objects = #hal.executable.objects<{#[[TARGET]] = [#hal.executable.object<{path = "{{.*}}/conv_x86_64_avx512vnni.o"}>]}>}
@@ -26,16 +30,24 @@
 // b's executable: the variant without a residual.
 // CHECK: stream.executable private @[[B:quantune_kernel_[0-9]+]]
 // CHECK: call @quantune_conv_s8_avx512vnni(
+// CHECK: stream.executable private @[[A_EXE:quantune_kernel_[0-9]+]]
 // CHECK-LABEL: func.func @main
-// a: IREE's im2col and an int8 matmul, as without kernels.
-// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<36x18xi8>, tensor<18x4xi8>)
+// a: 2 input channels padded to 4 (the kernel's 4-byte groups) with the spatial padding; the weights get
+// zeros there, so the padding's value never counts.
+// CHECK: %[[AIN:.*]] = tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 2]
+// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xi64>) -> tensor<1x6x6x4xi8>
 // b: the packed weights [K/4][channels padded to 16][4], the bias with -128 * sum(w) folded in (the kernel
 // reads x ^ 0x80 as u8), the multipliers, and a's int8 output in; int8 out.
-// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<1x16x4xi8>, tensor<16xi32>, tensor<16xi64>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<1x16x4xi8>, tensor<16xi32>, tensor<16xi64>) -> tensor<1x6x6x4xi8>
 // j: padded with the input zero point before the dispatch, b's output as the residual.
 // CHECK: %[[JIN:.*]] = tensor.pad %[[BOUT]] low[0, 1, 1, 0] high[0, 1, 1, 0]
 // CHECK: flow.dispatch @[[J]]::@[[J]](%[[JIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xi64>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
 // CHECK: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
-// CHECK: linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<9x36xi8>, tensor<36x4xi8>)
-// CHECK: linalg.matmul {quantune.layer = "h"}
-// CHECK-NOT: flow.dispatch
+// d's output stays fp32: the kernel writes float(acc + bias) * scale in the model's NCHW, no dequantize dispatch.
+// CHECK: flow.dispatch @[[D]]::@[[D]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x3x3xf32>
+// h: a 1x1 conv on a 1x1 image, its f32 logits collapsed back to [batch][classes].
+// CHECK: %[[HIN:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] output_shape [1, 1, 1, 4] : tensor<1x4xi8> into tensor<1x1x1x4xi8>
+// CHECK: %[[H:.*]] = flow.dispatch @[[HK]]::@[[HK]](%[[HIN]], {{.*}}) -> tensor<1x3x1x1xf32>
+// CHECK: %[[LOGITS:.*]] = tensor.collapse_shape %[[H]] {{\[\[}}0], [1, 2, 3]] : tensor<1x3x1x1xf32> into tensor<1x3xf32>
+// CHECK: return %[[LOGITS]]
+// CHECK-NOT: linalg.matmul

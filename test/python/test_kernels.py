@@ -24,9 +24,8 @@ pytestmark = pytest.mark.skipif(kernels.library_for(get_target("x86_64")) is Non
                                 reason="this CPU has no AVX-512 VNNI, the only kernel library so far")
 
 
-def reference_conv(x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None):
-    """What quantune-lower-quant's integer linalg computes, in exact integers: conv, + bias, * multiplier
-    (+ residual term), >> shift rounding half to even, + zero point, clamp."""
+def _accumulators(x, w, stride) -> np.ndarray:
+    """[OH][OW][N] int64 sums of x * w of a channels-last input and [N][C][KH][KW] weights."""
     _, height, width, _ = x.shape
     filters, _, kh, kw = w.shape
     out_h, out_w = (height - kh) // stride + 1, (width - kw) // stride + 1
@@ -35,7 +34,13 @@ def reference_conv(x, w, bias, multipliers, shift, y_zero_point, clamp, stride, 
         for j in range(kw):
             patch = x[0, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
             acc += patch.astype(np.int64) @ w[:, :, i, j].T.astype(np.int64)
-    product = (acc + bias) * multipliers
+    return acc
+
+
+def reference_conv(x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None):
+    """What quantune-lower-quant's integer linalg computes, in exact integers: conv, + bias, * multiplier
+    (+ residual term), >> shift rounding half to even, + zero point, clamp."""
+    product = (_accumulators(x, w, stride) + bias) * multipliers
     if residual is not None:
         values, zero_point, multiplier = residual
         product = product + (values[0].astype(np.int64) - zero_point) * multiplier
@@ -44,15 +49,17 @@ def reference_conv(x, w, bias, multipliers, shift, y_zero_point, clamp, stride, 
     return np.clip(rounded + y_zero_point, *clamp).astype(np.int8)[None]
 
 
-def run_kernel(tmp_path, x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None):
+def run_kernel(tmp_path, x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None,
+               float_scales=None):
     _, height, width, channels = x.shape
     filters, _, kh, kw = w.shape
     out_shape = (1, (height - kh) // stride + 1, (width - kw) // stride + 1, filters)
     call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, shift,
-                                y_zero_point, clamp, residual[1:] if residual is not None else None)
+                                y_zero_point, clamp, residual[1:] if residual is not None else None, float_scales)
     body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
                                         "%arg0", "%arg1" if residual is not None else None)
-    y_type = f"tensor<{'x'.join(map(str, out_shape))}xi8>"
+    y_type = f"tensor<{'x'.join(map(str, out_shape))}xi8>" if float_scales is None else \
+        f"tensor<1x{filters}x{out_shape[1]}x{out_shape[2]}xf32>"
     args = f"%arg0: tensor<{'x'.join(map(str, x.shape))}xi8>" + (f", %arg1: {y_type}" if residual is not None else "")
     source = tmp_path / "kernel.mlir"
     source.write_text(f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
@@ -105,6 +112,20 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path):
     assert {-128, 100} <= set(np.unique(got).tolist())  # both bounds reached
 
 
+def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path):
+    """An int8 layer whose output stays fp32: float(acc + bias) * scale per channel, channels first (NCHW), as
+    the integer-linalg epilogue computes it (sitofp, then one f32 multiply)."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(-128, 128, (1, 9, 9, 12), dtype=np.int8)
+    w = rng.integers(-127, 128, (40, 12, 3, 3), dtype=np.int8)
+    bias = rng.integers(-20000, 20000, 40).astype(np.int32)
+    scales = rng.uniform(1e-4, 1e-3, 40).astype(np.float32)
+    got = run_kernel(tmp_path, x, w, bias, np.zeros(0, np.int64), 0, 0, (0, 0), 2, float_scales=scales)
+    expected = ((_accumulators(x, w, 2) + bias).astype(np.float32) * scales).transpose(2, 0, 1)[None]
+    assert got.shape == (1, 40, 4, 4) and got.dtype == np.float32
+    assert np.array_equal(got, expected)
+
+
 def test_kernel_objects_call_nothing_and_keep_their_instructions():
     built = kernels.build(LIBRARY)
     nm = shutil.which("nm")
@@ -145,7 +166,7 @@ def _int8_tensors(model_id: str, build_dir, plan_of, kernels_choice: str) -> tup
     outputs = CompiledModule(build.vmfb)(load_data("fashion-mnist", preprocess, limit=2).inputs[:1])
     tensors = dict(zip(build.int8_tensors, outputs[len(outputs) - len(build.int8_tensors):]))
     tensors["logits"] = outputs[0]
-    return tensors, build.audit
+    return tensors, build
 
 
 def _first_and_last_fp32(table):
@@ -156,14 +177,16 @@ def _first_and_last_fp32(table):
 @pytest.mark.parametrize("plan_of", [lambda table: PrecisionPlan.uniform(table, "int8"), _first_and_last_fp32],
                          ids=["all-int8", "first-last-fp32"])
 def test_resnet18_with_kernels_equals_the_integer_linalg_path(tmp_path, plan_of):
-    with_kernels, audit = _int8_tensors("resnet18-small", tmp_path, plan_of, "auto")
+    with_kernels, build = _int8_tensors("resnet18-small", tmp_path, plan_of, "auto")
     without, _ = _int8_tensors("resnet18-small", tmp_path, plan_of, "none")
     assert with_kernels.keys() == without.keys()
     for name in with_kernels:
         assert np.array_equal(with_kernels[name], without[name]), name
-    on_kernel = [v.layer for v in audit.layers if v.contraction.startswith("call @quantune_conv")]
-    assert len(on_kernel) >= 14 and all("vnni: vpdpbusd" in audit.verdict(layer).instructions
-                                        for layer in on_kernel)
+    # every int8 layer runs on the kernel: the stem's one input channel padded to 4, the last conv and the
+    # linear layer writing fp32
+    for layer in build.plan.int8_layers():
+        verdict = build.audit.verdict(layer)
+        assert verdict.contraction.startswith("call @quantune_conv") and "vnni: vpdpbusd" in verdict.instructions
 
 
 @pytest.mark.slow

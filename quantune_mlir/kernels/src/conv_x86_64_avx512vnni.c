@@ -12,6 +12,8 @@
 // - vpdpbusd multiplies unsigned by signed bytes: x ^ 0x80 is x + 128 as u8, and the bias carries the
 //   -128 * sum(w) this adds (quantune_mlir/kernels/__init__.py packs it).
 // - bias (i32) and mult (i64) have Np entries; y and residual are [OH*OW][N] int8.
+// - At an int8 -> fp32 boundary the _f32 entry writes float(acc + bias) * scale instead, in the model's
+//   channels-first layout ([N][OH*OW]), which is the fp32 layers' layout: the dequantize costs no dispatch.
 //
 // Freestanding: no libc, no globals; IREE links the object into its dispatch library (hal.executable.objects).
 #include <stddef.h>
@@ -27,6 +29,9 @@ typedef struct {
   const int64_t* mult;
   const int8_t* residual;
   int8_t* y;
+  const float* scale;
+  float* y_f32;
+  int64_t pixels;
   int64_t Wp, C, OW, N, Np, KH, KW, stride;
   int64_t shift, y_zp, lo, hi, residual_zp, residual_mult;
 } conv_args;
@@ -56,11 +61,21 @@ static inline __attribute__((always_inline)) __m128i requantize8(__m512i t, __m5
   return _mm512_cvtepi64_epi8(q);
 }
 
+enum output { INT8, INT8_RESIDUAL, FLOAT32 };
+
 static inline __attribute__((always_inline)) void epilogue16(__m512i acc, int64_t row, int64_t n,
-                                                             const conv_args* a, int with_residual) {
+                                                             const conv_args* a, enum output out) {
   int64_t left = a->N - n;
   __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
   __m512i t = _mm512_add_epi32(acc, _mm512_loadu_si512(a->bias + n));
+  if (out == FLOAT32) {
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(a->scale + n));
+    __m512i channel_offsets = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32((int32_t)a->pixels));
+    _mm512_mask_i32scatter_ps(a->y_f32 + n * a->pixels + row, mask, channel_offsets, y, 4);
+    return;
+  }
+  int with_residual = out == INT8_RESIDUAL;
   __m512i t_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(t));
   __m512i t_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(t, 1));
   __m512i r_lo = _mm512_setzero_si512(), r_hi = _mm512_setzero_si512();
@@ -76,7 +91,7 @@ static inline __attribute__((always_inline)) void epilogue16(__m512i acc, int64_
 
 // One register tile: `rows` output pixels from `row` on, by 16*vectors output channels from n on.
 static inline __attribute__((always_inline)) void tile(const conv_args* a, int64_t row, int64_t n, int rows,
-                                                       int vectors, int with_residual) {
+                                                       int vectors, enum output out) {
   __m512i acc[ROWS][4];
   const int8_t* base[ROWS];
   for (int r = 0; r < rows; ++r) {
@@ -105,14 +120,14 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
     }
   }
   for (int r = 0; r < rows; ++r)
-    for (int v = 0; v < vectors; ++v) epilogue16(acc[r][v], row + r, n + 16 * v, a, with_residual);
+    for (int v = 0; v < vectors; ++v) epilogue16(acc[r][v], row + r, n + 16 * v, a, out);
 }
 
-#define TILE_CASE(R, V) case (R) * 8 + (V): tile(a, row, n, R, V, with_residual); break;
+#define TILE_CASE(R, V) case (R) * 8 + (V): tile(a, row, n, R, V, out); break;
 #define TILE_ROWS(R) TILE_CASE(R, 1) TILE_CASE(R, 2) TILE_CASE(R, 3) TILE_CASE(R, 4)
 
 static inline __attribute__((always_inline)) void conv(const conv_args* a, int64_t m0, int64_t mcount, int64_t n0,
-                                                       int64_t ncount, int with_residual) {
+                                                       int64_t ncount, enum output out) {
   for (int64_t n = n0; n < n0 + ncount; n += 64) {
     int vectors = (int)((n0 + ncount - n) >= 64 ? 4 : (n0 + ncount - n + 15) / 16);
     for (int64_t row = m0; row < m0 + mcount; row += ROWS) {
@@ -127,20 +142,30 @@ static inline __attribute__((always_inline)) void conv(const conv_args* a, int64
 #define CONV_PARAMS                                                                                          \
   const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset, const int32_t *bias, size_t bias_offset, \
       const int64_t *mult, size_t mult_offset
+#define GEOMETRY_PARAMS int64_t Wp, int64_t C, int64_t OW, int64_t N, int64_t Np, int64_t KH, int64_t KW, int64_t stride
 #define SCALAR_PARAMS                                                                                       \
-  int8_t *y, size_t y_offset, int64_t Wp, int64_t C, int64_t OW, int64_t N, int64_t Np, int64_t KH,          \
-      int64_t KW, int64_t stride, int64_t shift, int64_t y_zp, int64_t lo, int64_t hi, int64_t m0,            \
+  int8_t *y, size_t y_offset, GEOMETRY_PARAMS, int64_t shift, int64_t y_zp, int64_t lo, int64_t hi, int64_t m0, \
       int64_t mcount, int64_t n0, int64_t ncount
 
 void quantune_conv_s8_avx512vnni(CONV_PARAMS, SCALAR_PARAMS) {
-  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, y + y_offset,
+  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0, 0,
                  Wp, C, OW, N, Np, KH, KW, stride, shift, y_zp, lo, hi, 0, 0};
-  conv(&a, m0, mcount, n0, ncount, 0);
+  conv(&a, m0, mcount, n0, ncount, INT8);
 }
 
 void quantune_conv_residual_s8_avx512vnni(CONV_PARAMS, const int8_t *residual, size_t residual_offset,
                                           int64_t residual_zp, int64_t residual_mult, SCALAR_PARAMS) {
   conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, residual + residual_offset,
-                 y + y_offset, Wp, C, OW, N, Np, KH, KW, stride, shift, y_zp, lo, hi, residual_zp, residual_mult};
-  conv(&a, m0, mcount, n0, ncount, 1);
+                 y + y_offset, 0, 0, 0, Wp, C, OW, N, Np, KH, KW, stride, shift, y_zp, lo, hi, residual_zp,
+                 residual_mult};
+  conv(&a, m0, mcount, n0, ncount, INT8_RESIDUAL);
+}
+
+void quantune_conv_f32_avx512vnni(const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset,
+                                  const int32_t *bias, size_t bias_offset, const float *scale, size_t scale_offset,
+                                  float *y, size_t y_offset, GEOMETRY_PARAMS, int64_t pixels, int64_t m0,
+                                  int64_t mcount, int64_t n0, int64_t ncount) {
+  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, 0, 0, 0, scale + scale_offset, y + y_offset,
+                 pixels, Wp, C, OW, N, Np, KH, KW, stride, 0, 0, 0, 0, 0, 0};
+  conv(&a, m0, mcount, n0, ncount, FLOAT32);
 }
