@@ -6,7 +6,6 @@ negated range fits), per output channel or per tensor.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,29 +84,23 @@ def dequantize_weight(q: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return (q.astype(np.float64) * scales.reshape(shape)).astype(np.float32)
 
 
-def fixed_point_multiplier(real_multiplier: np.ndarray, shift: int = 30) -> np.ndarray:
-    """round(m * 2^shift) as int64: the requantize epilogue computes acc * M >> shift, rounding half to even."""
+def requantize_multipliers(real_multiplier) -> np.ndarray:
+    """The requantize epilogue's per-channel factors (input scale x weight scale / output scale) as float32."""
     m = np.asarray(real_multiplier, np.float64)
     if (m <= 0).any() or not np.isfinite(m).all():
         raise QuantuneError(f"requantize multipliers must lie in (0, inf); got {float(m.min()):.3g}..{float(m.max()):.3g}")
-    return np.rint(m * (1 << shift)).astype(np.int64)
+    return m.astype(np.float32)
 
 
-def requantize_shift(acc_bound: float, max_multiplier: float) -> int:
-    """The largest shift (at most 31) for which |acc| <= acc_bound times round(M * 2^shift), plus a residual
-    term of the same size, stays inside int64."""
-    headroom = 61 - math.ceil(math.log2(acc_bound + 1)) - max(0, math.ceil(math.log2(max_multiplier)))
-    if headroom < 16:
-        raise QuantuneError(f"requantize multiplier {max_multiplier:.3g} with accumulators up to {acc_bound:.3g} "
-                            "leaves under 16 fraction bits in int64: the output scale is far too small for "
-                            "this layer; recalibrate it or keep the layer fp32")
-    return min(31, headroom)
-
-
-def requantize_reference(acc: np.ndarray, multiplier: np.ndarray, shift: int) -> np.ndarray:
-    """(acc * multiplier) >> shift with round half to even, in exact integers: what the epilogue computes."""
-    product = acc.astype(np.int64) * multiplier
-    floor = product >> shift
-    remainder = product - (floor << shift)
-    half = np.int64(1) << (shift - 1)
-    return floor + ((remainder > half) | ((remainder == half) & (floor & 1 == 1)))
+def requantize(acc: np.ndarray, multipliers: np.ndarray, zero_point: int, bounds: tuple[int, int],
+               residual: tuple[np.ndarray, int, np.float32] | None = None) -> np.ndarray:
+    """The requantize epilogue, operation for operation as the integer linalg and the kernels compute it, in
+    float32 without fused multiply-adds: float(acc) * multiplier (+ float(residual - its zero point) * its
+    multiplier), clamped to the output bounds less the zero point, rounded half to even, plus the zero point.
+    acc is the int32 accumulator with the bias added; bounds are the int8 output's (ReLU, ReLU6, saturation)."""
+    y = acc.astype(np.int32).astype(np.float32) * multipliers.astype(np.float32)
+    if residual is not None:
+        values, residual_zero_point, residual_multiplier = residual
+        y = y + (values.astype(np.int32) - residual_zero_point).astype(np.float32) * np.float32(residual_multiplier)
+    y = np.clip(y, np.float32(bounds[0] - zero_point), np.float32(bounds[1] - zero_point))
+    return (np.rint(y).astype(np.int32) + zero_point).astype(np.int8)

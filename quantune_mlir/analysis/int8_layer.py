@@ -3,8 +3,9 @@ integer convolution or matmul (float64 holds these sums exactly), the bias quant
 scale, the residual rescaled, then round half to even, zero point, clamp and saturation.
 
 The analysis feeds it the FP32 run's input, quantized, to measure the error a layer makes on its own; the tests
-feed it the int8 build's own tensors as the reference of the lowering. The lowering uses a fixed-point
-multiplier where this uses float64: the two may differ by one unit where a value lies within 2^-30 of a tie.
+feed it the int8 build's own tensors as the reference of the lowering. The lowering requantizes in float32
+(quantization.requantize) where this uses float64: the two may differ by one unit where a value lies within
+float32's rounding (about 2^-17 of a unit for outputs near 127) of a tie.
 """
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ class KernelLibrary:
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
-                "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-builtin", "-g0"]
+                "-fPIC", "-fno-stack-protector", "-fvisibility=hidden", "-fno-builtin", "-g0",
+                "-ffp-contract=off"]
 
 
 LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (

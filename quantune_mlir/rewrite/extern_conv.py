@@ -20,7 +20,6 @@ from .splice import dense
 _TARGET_WORKGROUPS = 16
 _CHANNEL_BLOCK = 64
 _ROW_TILE = 6
-_ELEMENT = {np.dtype(np.int64): "i64", np.dtype(np.float32): "f32"}
 
 
 @dataclass(frozen=True)
@@ -34,14 +33,13 @@ class ConvCall:
     stride: int
     weight: np.ndarray  # int8 [N][C][KH][KW] or [N][C]
     bias: np.ndarray  # int32 [N], the input zero point folded in
-    multipliers: np.ndarray  # int64 [N]
-    shift: int
+    multipliers: np.ndarray  # float32 [N]: requantize multipliers, or with dequantize the scales of acc + bias
     output_zero_point: int
     clamp: tuple[int, int]
-    residual: tuple[int, int] | None  # (zero point, multiplier) of the residual input, if any
-    # At an int8 -> fp32 boundary: per-channel scales of (acc + bias), the fp32 output in the model's layout
-    # (N, C, H, W); the requantize fields are then unused.
-    float_scales: np.ndarray | None = None
+    residual: tuple[int, np.float32] | None  # (zero point, multiplier) of the residual input, if any
+    # An int8 -> fp32 boundary: the output is float(acc + bias) * multiplier in the model's layout (N, C, H, W);
+    # zero point, clamp and residual are then unused.
+    dequantize: bool = False
 
 
 def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...]
@@ -68,24 +66,19 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, 
     # vpdpbusd reads the input as u8 (x ^ 0x80 = x + 128): take 128 * sum(w) back out through the bias
     column_sums = call.weight.reshape(filters, -1).astype(np.int64).sum(1)
     bias = kernels.pad_channels((call.bias.astype(np.int64) - 128 * column_sums).astype(np.int32))
-    # per channel: the requantize multipliers, or the dequantize scales at an int8 -> fp32 boundary
-    if call.float_scales is not None:
-        factors = kernels.pad_channels(call.float_scales.astype(np.float32))
-        _, out_h, out_w, _ = call.output_shape
-        y_type = _tensor((1, filters, out_h, out_w), "f32")
-    else:
-        factors = kernels.pad_channels(call.multipliers.astype(np.int64))
-        y_type = _tensor(call.output_shape, "i8")
+    multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
+    _, out_h, out_w, _ = call.output_shape
+    y_type = _tensor((1, filters, out_h, out_w), "f32") if call.dequantize else _tensor(call.output_shape, "i8")
     operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(packed.shape, "i8")),
-                ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(factors.shape, _ELEMENT[factors.dtype]))]
+                ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
     if residual is not None:
         operands.append((residual, y_type))
     lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
-             f"%kmult = arith.constant {dense(factors)}",
+             f"%kmult = arith.constant {dense(multipliers)}",
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
     return lines, _executable(call, library, cpu, symbol, built.object, [t for _, t in operands], y_type,
-                              len(factors))
+                              len(multipliers))
 
 
 def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, operand_types: list[str],
@@ -100,8 +93,8 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
     buffers = [*operand_types, y_type]
     scalars = {"Wp": width, "C": channels, "OW": out_w, "N": filters, "Np": padded, "KH": call.kernel_size[0],
                "KW": call.kernel_size[1], "stride": call.stride}
-    scalars.update({"pixels": pixels} if call.float_scales is not None else
-                   {"shift": call.shift, "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
+    scalars.update({"pixels": pixels} if call.dequantize else
+                   {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
     lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
     lines += [f"%rows = arith.constant {rows} : index", f"%pixel_count = arith.constant {pixels} : index",
               f"%cblock = arith.constant {_CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
@@ -113,11 +106,11 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
     args = [a for i in range(4) for a in _buffer_arg(i, buffers[i])]
     if call.residual is not None:
         lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
-                  f"%rmult = arith.constant {call.residual[1]} : i64"]
-        args += [*_buffer_arg(4, buffers[4]), ("%rzp", "i64"), ("%rmult", "i64")]
+                  f"%rmult = arith.constant {float(call.residual[1])!r} : f32"]
+        args += [*_buffer_arg(4, buffers[4]), ("%rzp", "i64"), ("%rmult", "f32")]
     args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
-    function = library.conv_f32_symbol if call.float_scales is not None else \
+    function = library.conv_f32_symbol if call.dequantize else \
         library.conv_residual_symbol if call.residual is not None else library.conv_symbol
     return executable(symbol, library, cpu, object_path, (row_blocks, channel_blocks), buffers, function, args,
                       lines)

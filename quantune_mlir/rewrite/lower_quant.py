@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import kernels
 from ..mlir import LAYER_ATTR, POINT_ATTR, ir
-from ..quantization import INT_RANGES, fixed_point_multiplier, requantize_shift
+from ..quantization import INT_RANGES, requantize_multipliers
 from . import extern_conv
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
@@ -162,8 +162,8 @@ class _Lowering:
             result = f"tensor<{_dims(_model_layout(acc_shape))}f32>"
             if self._kernel_runs(layer):
                 return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
-                    layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), np.zeros(0), 0, 0, (0, 0),
-                    None, float_scales=combined), x.zero_point)
+                    layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), combined.astype(np.float32),
+                    0, (0, 0), None, dequantize=True), x.zero_point)
             body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
                     *_dequantizing_epilogue(acc_shape, combined)]
             return self._call(layer, before, args, result, body)
@@ -171,22 +171,16 @@ class _Lowering:
         residual = _activation(chain.residual.type, layer.id) if chain.residual is not None else None
         if chain.residual is not None:
             args.append(self.storage[chain.residual])
-        acc_bound = float(np.abs(chain.weight.reshape(len(combined), -1)).sum(1).max()) * 255 + \
-            float(np.abs(bias_q).max(initial=0))
-        multipliers = combined / y.scale
-        residual_multiplier = residual.scale / y.scale if residual is not None else 0.0
-        shift = requantize_shift(acc_bound, max(float(multipliers.max()), residual_multiplier))
-        fixed_multipliers = fixed_point_multiplier(multipliers, shift)
-        fixed_residual = int(fixed_point_multiplier(residual_multiplier, shift)) if residual else None
+        multipliers = requantize_multipliers(combined / y.scale)
+        residual_multiplier = requantize_multipliers(residual.scale / y.scale) if residual else None
         result = f"tensor<{_dims(acc_shape)}i8>"
         if self._kernel_runs(layer):
             return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
-                layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), fixed_multipliers, shift,
-                y.zero_point, _clamp_bounds(y, chain.clamp),
-                (residual.zero_point, fixed_residual) if residual else None), x.zero_point)
+                layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), multipliers, y.zero_point,
+                _clamp_bounds(y, chain.clamp),
+                (residual.zero_point, residual_multiplier) if residual else None), x.zero_point)
         body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
-                *_requantizing_epilogue(acc_shape, fixed_multipliers, shift, y, chain.clamp, residual,
-                                        fixed_residual)]
+                *_requantizing_epilogue(acc_shape, multipliers, y, chain.clamp, residual, residual_multiplier)]
         return self._call(layer, before, args, result, body)
 
     def _call(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str, body: list[str]
@@ -232,8 +226,8 @@ class _Lowering:
                                             f"quantune_kernel_{self.kernel_count}", x, residual)
         lines += body
         if layer.kind == "linear":  # back to [batch][features] from NHWC (int8) or NCHW (f32) with 1x1 pixels
-            element, groups = ("f32", "[[0], [1, 2, 3]]") if call.float_scales is not None else ("i8", "[[0, 1, 2], [3]]")
-            kernel_shape = (1, out_shape[3], 1, 1) if call.float_scales is not None else out_shape
+            element, groups = ("f32", "[[0], [1, 2, 3]]") if call.dequantize else ("i8", "[[0, 1, 2], [3]]")
+            kernel_shape = (1, out_shape[3], 1, 1) if call.dequantize else out_shape
             lines += [f"%y4 = tensor.collapse_shape %y {groups} : tensor<{_dims(kernel_shape)}{element}> into "
                       f"{result}", f"return %y4 : {result}"]
         else:
@@ -434,30 +428,29 @@ def _clamp_bounds(y, clamp: tuple[float, float]) -> tuple[int, int]:
     return lo, hi
 
 
-def _requantizing_epilogue(shape, multipliers: np.ndarray, shift: int, y, clamp: tuple[float, float], residual,
+def _requantizing_epilogue(shape, multipliers: np.ndarray, y, clamp: tuple[float, float], residual,
                            residual_multiplier) -> list[str]:
+    """acc + bias in float32 times the per-channel multiplier (plus the rescaled residual), clamped, rounded half
+    to even, plus the output zero point: quantization.requantize, op for op. float32 beats a 64-bit fixed-point
+    multiply on every CPU (the int64 epilogue was most of MobileNetV2's time) and is what the kernels compute."""
     lo, hi = _clamp_bounds(y, clamp)
-    inputs = [("%acc", "i32", False), ("%bias", "i32", True), ("%mult", "i64", True)]
-    body = ["%t = arith.addi %b0, %b1 : i32", "%t64 = arith.extsi %t : i32 to i64",
-            "%p0 = arith.muli %t64, %b2 : i64"]
+    inputs = [("%acc", "i32", False), ("%bias", "i32", True), ("%mult", "f32", True)]
+    body = ["%t = arith.addi %b0, %b1 : i32", "%f = arith.sitofp %t : i32 to f32", "%p0 = arith.mulf %f, %b2 : f32"]
     product = "%p0"
     if residual is not None:
         inputs.append(("%arg1", "i8", False))
-        body += ["%r = arith.extsi %b3 : i8 to i64", f"%rzp = arith.constant {residual.zero_point} : i64",
-                 "%rz = arith.subi %r, %rzp : i64", f"%rm = arith.constant {int(residual_multiplier)} : i64",
-                 "%rp = arith.muli %rz, %rm : i64", "%p1 = arith.addi %p0, %rp : i64"]
+        body += ["%r = arith.extsi %b3 : i8 to i32", f"%rzp = arith.constant {residual.zero_point} : i32",
+                 "%rz = arith.subi %r, %rzp : i32", "%rf = arith.sitofp %rz : i32 to f32",
+                 f"%rm = arith.constant {float(residual_multiplier)!r} : f32", "%rp = arith.mulf %rf, %rm : f32",
+                 "%p1 = arith.addf %p0, %rp : f32"]
         product = "%p1"
-    body += [f"%shift = arith.constant {shift} : i64", "%one = arith.constant 1 : i64",
-             f"%half = arith.constant {(1 << (shift - 1)) - 1} : i64",
-             # round half to even: add 2^(s-1) - 1, plus 1 when the truncated quotient is odd
-             f"%fl = arith.shrsi {product}, %shift : i64", "%odd = arith.andi %fl, %one : i64",
-             "%adj = arith.addi %half, %odd : i64", f"%pa = arith.addi {product}, %adj : i64",
-             "%q = arith.shrsi %pa, %shift : i64", f"%zy = arith.constant {y.zero_point} : i64",
-             "%qz = arith.addi %q, %zy : i64", f"%lo = arith.constant {lo} : i64", f"%hi = arith.constant {hi} : i64",
-             "%c1 = arith.maxsi %qz, %lo : i64", "%c2 = arith.minsi %c1, %hi : i64",
-             "%v = arith.trunci %c2 : i64 to i8"]
-    return [f"%mult = arith.constant {dense(multipliers.astype(np.int64))}"] + _per_channel_generic(
-        shape, inputs, "i8", body, "%v")
+    body += [f"%lo = arith.constant {float(lo - y.zero_point)!r} : f32",
+             f"%hi = arith.constant {float(hi - y.zero_point)!r} : f32",
+             f"%c1 = arith.maximumf {product}, %lo : f32", "%c2 = arith.minimumf %c1, %hi : f32",
+             "%rd = math.roundeven %c2 : f32", "%qi = arith.fptosi %rd : f32 to i32",
+             f"%zy = arith.constant {y.zero_point} : i32", "%q = arith.addi %qi, %zy : i32",
+             "%v = arith.trunci %q : i32 to i8"]
+    return [f"%mult = arith.constant {dense(multipliers)}"] + _per_channel_generic(shape, inputs, "i8", body, "%v")
 
 
 def _elementwise(model_shape, in_element: str, out_element: str, body: list[str], result: str,

@@ -21,28 +21,33 @@
 // CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<1x8x8x2xi8>) outs(%{{.*}} : tensor<1x6x6x3x3x2xi8>)
 // CHECK: %[[A:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<36x18xi8>, tensor<18x4xi8>) outs(%{{.*}} : tensor<36x4xi32>)
 // CHECK: %[[AACC:.*]] = tensor.expand_shape %[[A]] {{.*}} into tensor<1x6x6x4xi32>
-// The epilogue: + i32 bias, * per-channel multiplier, >> shift rounding half to even, + output zero point,
-// ReLU and saturation as one clamp, i8 out.
-// CHECK: %[[AOUT:.*]] = linalg.generic {{.*}} ins(%[[AACC]], %{{.*}}, %{{.*}} : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xi64>) outs(%{{.*}} : tensor<1x6x6x4xi8>)
+// The epilogue (quantization.requantize): + i32 bias, to f32, * per-channel multiplier, ReLU and saturation as
+// one clamp (less the output zero point), round half to even, + output zero point, i8 out.
+// CHECK: %[[AOUT:.*]] = linalg.generic {{.*}} ins(%[[AACC]], %{{.*}}, %{{.*}} : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xf32>) outs(%{{.*}} : tensor<1x6x6x4xi8>)
 // CHECK: arith.addi
-// CHECK: arith.muli
-// CHECK: arith.shrsi
-// CHECK: arith.andi
-// CHECK: arith.shrsi
-// CHECK: arith.maxsi
-// CHECK: arith.minsi
-// CHECK: arith.trunci %{{.*}} : i64 to i8
+// CHECK: arith.sitofp %{{.*}} : i32 to f32
+// CHECK: arith.mulf
+// CHECK: arith.maximumf
+// CHECK: arith.minimumf
+// CHECK: math.roundeven
+// CHECK: arith.fptosi %{{.*}} : f32 to i32
+// CHECK: arith.addi
+// CHECK: arith.trunci %{{.*}} : i32 to i8
 // int8 -> int8: b (1x1) reads a's i8 output directly, as a matmul over the pixels, no dequantize/quantize.
 // CHECK: %[[BIN:.*]] = tensor.collapse_shape %[[AOUT]] {{\[\[}}0, 1, 2], [3]] : tensor<1x6x6x4xi8> into tensor<36x4xi8>
 // CHECK: %[[B:.*]] = linalg.matmul {quantune.layer = "b"} ins(%[[BIN]], %{{.*}} : tensor<36x4xi8>, tensor<4x4xi8>)
 // CHECK: %[[BACC:.*]] = tensor.expand_shape %[[B]]
 // CHECK: %[[BOUT:.*]] = linalg.generic {{.*}} ins(%[[BACC]],
-// The residual add: j's epilogue adds b's rescaled i8 output (minus its zero point) before rounding.
+// The residual add: j's epilogue adds b's i8 output, minus its zero point, times its multiplier (1 here: b's
+// output and j's share a scale, so the multiply folds away), before rounding.
 // CHECK: %[[J:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<36x36xi8>, tensor<36x4xi8>)
 // CHECK: %[[JACC:.*]] = tensor.expand_shape %[[J]]
-// CHECK: linalg.generic {{.*}} ins(%[[JACC]], %{{.*}}, %{{.*}}, %[[BOUT]] : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xi64>, tensor<1x6x6x4xi8>)
-// CHECK: arith.extsi %{{.*}} : i8 to i64
+// CHECK: linalg.generic {{.*}} ins(%[[JACC]], %{{.*}}, %{{.*}}, %[[BOUT]] : tensor<1x6x6x4xi32>, tensor<4xi32>, tensor<4xf32>, tensor<1x6x6x4xi8>)
+// CHECK: arith.extsi %{{.*}} : i8 to i32
 // CHECK: arith.subi
+// CHECK: %[[RF:.*]] = arith.sitofp
+// CHECK: arith.addf %{{.*}}, %[[RF]] : f32
+// CHECK: math.roundeven
 // CHECK: linalg.yield %{{.*}} : i8
 // int8 -> fp32: g (depthwise, channels-last) feeds only the fp32 layer c, so its epilogue writes f32
 // (acc + bias) * scale, back in NCHW.

@@ -35,13 +35,13 @@
 // a: 2 input channels padded to 4 (the kernel's 4-byte groups) with the spatial padding; the weights get
 // zeros there, so the padding's value never counts.
 // CHECK: %[[AIN:.*]] = tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 2]
-// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xi64>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // b: the packed weights [K/4][channels padded to 16][4], the bias with -128 * sum(w) folded in (the kernel
 // reads x ^ 0x80 as u8), the multipliers, and a's int8 output in; int8 out.
-// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<1x16x4xi8>, tensor<16xi32>, tensor<16xi64>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<1x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // j: padded with the input zero point before the dispatch, b's output as the residual.
 // CHECK: %[[JIN:.*]] = tensor.pad %[[BOUT]] low[0, 1, 1, 0] high[0, 1, 1, 0]
-// CHECK: flow.dispatch @[[J]]::@[[J]](%[[JIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xi64>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
+// CHECK: flow.dispatch @[[J]]::@[[J]](%[[JIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
 // CHECK: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
 // d's output stays fp32: the kernel writes float(acc + bias) * scale in the model's NCHW, no dequantize dispatch.
 // CHECK: flow.dispatch @[[D]]::@[[D]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x3x3xf32>

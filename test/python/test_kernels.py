@@ -14,6 +14,7 @@ from quantune_mlir.compile import compile_file, get_target
 from quantune_mlir.compile.iree_compile import CompileError
 from quantune_mlir.data.resolve import load_data
 from quantune_mlir.decision.plan import PrecisionPlan
+from quantune_mlir.quantization import requantize
 from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
 from quantune_mlir.rewrite import extern_conv
 from quantune_mlir.runtime import CompiledModule
@@ -37,29 +38,24 @@ def _accumulators(x, w, stride) -> np.ndarray:
     return acc
 
 
-def reference_conv(x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None):
-    """What quantune-lower-quant's integer linalg computes, in exact integers: conv, + bias, * multiplier
-    (+ residual term), >> shift rounding half to even, + zero point, clamp."""
-    product = (_accumulators(x, w, stride) + bias) * multipliers
-    if residual is not None:
-        values, zero_point, multiplier = residual
-        product = product + (values[0].astype(np.int64) - zero_point) * multiplier
-    floor = product >> shift
-    rounded = (product + ((1 << (shift - 1)) - 1) + (floor & 1)) >> shift
-    return np.clip(rounded + y_zero_point, *clamp).astype(np.int8)[None]
+def reference_conv(x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None):
+    """What quantune-lower-quant's integer linalg computes: the exact int32 conv plus bias, then
+    quantization.requantize (float32, op for op)."""
+    acc = (_accumulators(x, w, stride) + bias).astype(np.int32)
+    residual = (residual[0][0], *residual[1:]) if residual is not None else None
+    return requantize(acc, multipliers, y_zero_point, clamp, residual)[None]
 
 
-def run_kernel(tmp_path, x, w, bias, multipliers, shift, y_zero_point, clamp, stride, residual=None,
-               float_scales=None):
+def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None, dequantize=False):
     _, height, width, channels = x.shape
     filters, _, kh, kw = w.shape
     out_shape = (1, (height - kh) // stride + 1, (width - kw) // stride + 1, filters)
-    call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, shift,
-                                y_zero_point, clamp, residual[1:] if residual is not None else None, float_scales)
+    call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, y_zero_point,
+                                clamp, residual[1:] if residual is not None else None, dequantize)
     body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
                                         "%arg0", "%arg1" if residual is not None else None)
-    y_type = f"tensor<{'x'.join(map(str, out_shape))}xi8>" if float_scales is None else \
-        f"tensor<1x{filters}x{out_shape[1]}x{out_shape[2]}xf32>"
+    y_type = f"tensor<1x{filters}x{out_shape[1]}x{out_shape[2]}xf32>" if dequantize else \
+        f"tensor<{'x'.join(map(str, out_shape))}xi8>"
     args = f"%arg0: tensor<{'x'.join(map(str, x.shape))}xi8>" + (f", %arg1: {y_type}" if residual is not None else "")
     source = tmp_path / "kernel.mlir"
     source.write_text(f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
@@ -84,11 +80,11 @@ def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, ke
     bias = rng.integers(-20000, 20000, filters).astype(np.int32)
     # outputs of about +-40: accumulators are about sqrt(K) * 74 * 74 (the standard deviations of x and w)
     scale = 40 / (np.sqrt(channels * kernel * kernel) * 74 * 74)
-    multipliers = np.rint(rng.uniform(0.5, 1.5, filters) * scale * 2 ** 31).astype(np.int64)
+    multipliers = (rng.uniform(0.5, 1.5, filters) * scale).astype(np.float32)
     out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
-    residual = (rng.integers(-128, 128, (1, out_h, out_w, filters), dtype=np.int8), -7, 1 << 29) \
+    residual = (rng.integers(-128, 128, (1, out_h, out_w, filters), dtype=np.int8), -7, np.float32(0.37)) \
         if with_residual else None
-    args = (x, w, bias, multipliers, 31, 5, (-128, 127), stride, residual)
+    args = (x, w, bias, multipliers, 5, (-128, 127), stride, residual)
     got = run_kernel(tmp_path, *args)
     expected = reference_conv(*args)
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
@@ -104,8 +100,8 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path):
     w = np.full((33, 8, 3, 3), 127, np.int8)
     w[::2] = -127
     bias = np.arange(33, dtype=np.int32) * 1000 - 16000
-    multipliers = np.full(33, 1 << 24, np.int64)
-    args = (x, w, bias, multipliers, 31, -128, (-128, 100), 1, None)
+    multipliers = np.full(33, 2.0 ** -7, np.float32)
+    args = (x, w, bias, multipliers, -128, (-128, 100), 1, None)
     got = run_kernel(tmp_path, *args)
     expected = reference_conv(*args)
     assert np.array_equal(got, expected)
@@ -120,7 +116,7 @@ def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path):
     w = rng.integers(-127, 128, (40, 12, 3, 3), dtype=np.int8)
     bias = rng.integers(-20000, 20000, 40).astype(np.int32)
     scales = rng.uniform(1e-4, 1e-3, 40).astype(np.float32)
-    got = run_kernel(tmp_path, x, w, bias, np.zeros(0, np.int64), 0, 0, (0, 0), 2, float_scales=scales)
+    got = run_kernel(tmp_path, x, w, bias, scales, 0, (0, 0), 2, dequantize=True)
     expected = ((_accumulators(x, w, 2) + bias).astype(np.float32) * scales).transpose(2, 0, 1)[None]
     assert got.shape == (1, 40, 4, 4) and got.dtype == np.float32
     assert np.array_equal(got, expected)
@@ -142,7 +138,7 @@ def test_a_module_for_another_cpu_fails_to_link(tmp_path):
     x = np.zeros((1, 4, 4, 4), np.int8)
     w = np.ones((16, 4, 1, 1), np.int8)
     call = extern_conv.ConvCall("layer", x.shape, (1, 4, 4, 16), (1, 1), 1, w, np.zeros(16, np.int32),
-                                np.ones(16, np.int64), 31, 0, (-128, 127), None)
+                                np.ones(16, np.float32), 0, (-128, 127), None)
     body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
                                         "%arg0", None)
     source = tmp_path / "kernel.mlir"

@@ -4,9 +4,8 @@ import pytest
 
 from quantune_mlir import QuantuneError
 from quantune_mlir.analysis.calibration import CalibrationOptions, activation_params
-from quantune_mlir.quantization import (AffineParams, affine_params, dequantize, dequantize_weight,
-                                        fixed_point_multiplier, quantize, quantize_weight, requantize_shift,
-                                        weight_scales)
+from quantune_mlir.quantization import (AffineParams, affine_params, dequantize, dequantize_weight, quantize,
+                                        quantize_weight, requantize, requantize_multipliers, weight_scales)
 
 
 def test_affine_params_cover_the_range_and_hold_zero_exactly():
@@ -59,10 +58,20 @@ def test_params_validation():
         affine_params(-1.0, 1.0, "uint8", symmetric=True)
 
 
-def test_fixed_point_multiplier():
-    np.testing.assert_array_equal(fixed_point_multiplier(np.array([0.5, 0.25])), [1 << 29, 1 << 28])
+def test_requantize_rounds_half_to_even_clamps_and_adds_the_residual():
+    multipliers = requantize_multipliers(np.array([0.5, 0.25]))
+    assert multipliers.dtype == np.float32
+    acc = np.array([[1, 2], [3, 6], [5, 10], [-3, -6], [1000, -1000]], np.int32)
+    # 0.5, 1.5, 2.5 and -1.5 round to 0, 2, 2 and -2; the last row saturates at the bounds
+    expected = np.array([[0, 0], [2, 2], [2, 2], [-2, -2], [127, -128]])
+    np.testing.assert_array_equal(requantize(acc, multipliers, 0, (-128, 127)), expected)
+    # zero point 10 and a ReLU bound: the clamp applies to the output, zero point included
+    np.testing.assert_array_equal(requantize(acc, multipliers, 10, (10, 127)), np.clip(expected + 10, 10, 127))
+    residual = (np.full((4, 2), 7, np.int8), 5, np.float32(0.75))  # (7 - 5) * 0.75 = 1.5 more
+    np.testing.assert_array_equal(requantize(acc[:4], multipliers, 0, (-128, 127), residual),
+                                  [[2, 2], [3, 3], [4, 4], [0, 0]])
     with pytest.raises(QuantuneError, match=r"requantize multipliers must lie in"):
-        fixed_point_multiplier(np.array([0.0]))
+        requantize_multipliers(np.array([0.0]))
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +122,3 @@ def test_calibration_errors_name_the_tensor():
         activation_params(np.array([1.0, np.inf]), CalibrationOptions(), "fc")
     with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of minmax, percentile"):
         CalibrationOptions("kl")
-
-
-def test_requantize_shift_keeps_the_product_inside_int64():
-    assert requantize_shift(2 ** 24, 0.5) == 31
-    assert requantize_shift(2 ** 30, 4.0) == 61 - 31 - 2
-    with pytest.raises(QuantuneError, match=r"requantize multiplier 1e\+09 with accumulators up to 1\.07e\+09 leaves "
-                                            r"under 16 fraction bits in int64"):
-        requantize_shift(2 ** 30, 1e9)

@@ -2,16 +2,17 @@
 //
 // One call computes, for output pixels [m0, m0 + mcount) and output channels [n0, n0 + ncount) of a batch-1
 // channels-last convolution (linear layers are the 1x1 case on a 1x1 image), exactly what
-// quantune-lower-quant's integer linalg computes: acc = sum x*w over (kh, kw, c), t = acc + bias,
-// p = t * mult (+ (residual - residual_zp) * residual_mult), q = p >> shift rounding half to even,
-// y = clamp(q + y_zp, lo, hi) as int8.
+// quantune-lower-quant's integer linalg computes (quantization.requantize): acc = sum x*w over (kh, kw, c),
+// t = acc + bias, p = float(t) * mult (+ float(residual - residual_zp) * residual_mult) in float32 without
+// fused multiply-adds (the object is built with -ffp-contract=off), clamped to [lo - y_zp, hi - y_zp],
+// rounded half to even, y = that + y_zp as int8.
 //
 // - x: the zero-point padded input, [Hp][Wp][C] int8, C a multiple of 4. There is no im2col buffer: each output
 //   pixel's row of the GEMM is read from x where it lies, 4 channels at a time.
 // - w: [K/4][Np][4] int8 with K = KH*KW*C in (kh, kw, c) order and Np the output channels padded to 16.
 // - vpdpbusd multiplies unsigned by signed bytes: x ^ 0x80 is x + 128 as u8, and the bias carries the
 //   -128 * sum(w) this adds (quantune_mlir/kernels/__init__.py packs it).
-// - bias (i32) and mult (i64) have Np entries; y and residual are [OH*OW][N] int8.
+// - bias (i32) and mult (f32) have Np entries; y and residual are [OH*OW][N] int8.
 // - At an int8 -> fp32 boundary the _f32 entry writes float(acc + bias) * scale instead, in the model's
 //   channels-first layout ([N][OH*OW]), which is the fp32 layers' layout: the dequantize costs no dispatch.
 //
@@ -26,14 +27,14 @@ typedef struct {
   const int8_t* x;
   const int8_t* w;
   const int32_t* bias;
-  const int64_t* mult;
+  const float* mult;
   const int8_t* residual;
   int8_t* y;
-  const float* scale;
   float* y_f32;
   int64_t pixels;
   int64_t Wp, C, OW, N, Np, KH, KW, stride;
-  int64_t shift, y_zp, lo, hi, residual_zp, residual_mult;
+  int32_t y_zp, lo, hi, residual_zp;
+  float residual_mult;
 } conv_args;
 
 static inline __attribute__((always_inline)) int32_t load4(const int8_t* p) {
@@ -42,23 +43,18 @@ static inline __attribute__((always_inline)) int32_t load4(const int8_t* p) {
   return v ^ (int32_t)0x80808080u;
 }
 
-// 8 requantized lanes: t (i64) times mult, plus the residual term, shifted with round half to even, clamped.
-static inline __attribute__((always_inline)) __m128i requantize8(__m512i t, __m512i mult, __m512i residual,
-                                                                 const conv_args* a, int with_residual) {
-  __m512i p = _mm512_mullo_epi64(t, mult);
+// 16 requantized lanes: float(t) * mult, plus the residual term, clamped, rounded half to even, + zero point.
+static inline __attribute__((always_inline)) __m128i requantize16(__m512i t, const float* mult, __m128i residual,
+                                                                  const conv_args* a, int with_residual) {
+  __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(mult));
   if (with_residual) {
-    __m512i r = _mm512_sub_epi64(residual, _mm512_set1_epi64(a->residual_zp));
-    p = _mm512_add_epi64(p, _mm512_mullo_epi64(r, _mm512_set1_epi64(a->residual_mult)));
+    __m512i r = _mm512_sub_epi32(_mm512_cvtepi8_epi32(residual), _mm512_set1_epi32(a->residual_zp));
+    p = _mm512_add_ps(p, _mm512_mul_ps(_mm512_cvtepi32_ps(r), _mm512_set1_ps(a->residual_mult)));
   }
-  __m128i shift = _mm_cvtsi64_si128(a->shift);
-  __m512i floor = _mm512_sra_epi64(p, shift);
-  __m512i odd = _mm512_and_si512(floor, _mm512_set1_epi64(1));
-  __m512i half = _mm512_set1_epi64(((int64_t)1 << (a->shift - 1)) - 1);
-  __m512i q = _mm512_sra_epi64(_mm512_add_epi64(p, _mm512_add_epi64(half, odd)), shift);
-  q = _mm512_add_epi64(q, _mm512_set1_epi64(a->y_zp));
-  q = _mm512_max_epi64(q, _mm512_set1_epi64(a->lo));
-  q = _mm512_min_epi64(q, _mm512_set1_epi64(a->hi));
-  return _mm512_cvtepi64_epi8(q);
+  p = _mm512_max_ps(p, _mm512_set1_ps((float)(a->lo - a->y_zp)));
+  p = _mm512_min_ps(p, _mm512_set1_ps((float)(a->hi - a->y_zp)));
+  __m512i q = _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return _mm512_cvtepi32_epi8(_mm512_add_epi32(q, _mm512_set1_epi32(a->y_zp)));
 }
 
 enum output { INT8, INT8_RESIDUAL, FLOAT32 };
@@ -69,24 +65,16 @@ static inline __attribute__((always_inline)) void epilogue16(__m512i acc, int64_
   __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
   __m512i t = _mm512_add_epi32(acc, _mm512_loadu_si512(a->bias + n));
   if (out == FLOAT32) {
-    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(a->scale + n));
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(a->mult + n));
     __m512i channel_offsets = _mm512_mullo_epi32(
         _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32((int32_t)a->pixels));
     _mm512_mask_i32scatter_ps(a->y_f32 + n * a->pixels + row, mask, channel_offsets, y, 4);
     return;
   }
-  int with_residual = out == INT8_RESIDUAL;
-  __m512i t_lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(t));
-  __m512i t_hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(t, 1));
-  __m512i r_lo = _mm512_setzero_si512(), r_hi = _mm512_setzero_si512();
-  if (with_residual) {
-    __m128i r = _mm_maskz_loadu_epi8(mask, a->residual + row * a->N + n);
-    r_lo = _mm512_cvtepi8_epi64(r);
-    r_hi = _mm512_cvtepi8_epi64(_mm_srli_si128(r, 8));
-  }
-  __m128i lo = requantize8(t_lo, _mm512_loadu_si512(a->mult + n), r_lo, a, with_residual);
-  __m128i hi = requantize8(t_hi, _mm512_loadu_si512(a->mult + n + 8), r_hi, a, with_residual);
-  _mm_mask_storeu_epi8(a->y + row * a->N + n, mask, _mm_unpacklo_epi64(lo, hi));
+  __m128i residual = _mm_setzero_si128();
+  if (out == INT8_RESIDUAL) residual = _mm_maskz_loadu_epi8(mask, a->residual + row * a->N + n);
+  _mm_mask_storeu_epi8(a->y + row * a->N + n, mask,
+                       requantize16(t, a->mult + n, residual, a, out == INT8_RESIDUAL));
 }
 
 // One register tile: `rows` output pixels from `row` on, by 16*vectors output channels from n on.
@@ -141,31 +129,29 @@ static inline __attribute__((always_inline)) void conv(const conv_args* a, int64
 
 #define CONV_PARAMS                                                                                          \
   const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset, const int32_t *bias, size_t bias_offset, \
-      const int64_t *mult, size_t mult_offset
+      const float *mult, size_t mult_offset
 #define GEOMETRY_PARAMS int64_t Wp, int64_t C, int64_t OW, int64_t N, int64_t Np, int64_t KH, int64_t KW, int64_t stride
-#define SCALAR_PARAMS                                                                                       \
-  int8_t *y, size_t y_offset, GEOMETRY_PARAMS, int64_t shift, int64_t y_zp, int64_t lo, int64_t hi, int64_t m0, \
-      int64_t mcount, int64_t n0, int64_t ncount
+#define WORKGROUP_PARAMS int64_t m0, int64_t mcount, int64_t n0, int64_t ncount
+#define REQUANTIZE_PARAMS int8_t *y, size_t y_offset, GEOMETRY_PARAMS, int64_t y_zp, int64_t lo, int64_t hi
 
-void quantune_conv_s8_avx512vnni(CONV_PARAMS, SCALAR_PARAMS) {
-  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0, 0,
-                 Wp, C, OW, N, Np, KH, KW, stride, shift, y_zp, lo, hi, 0, 0};
+void quantune_conv_s8_avx512vnni(CONV_PARAMS, REQUANTIZE_PARAMS, WORKGROUP_PARAMS) {
+  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0,
+                 Wp, C, OW, N, Np, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0, 0.0f};
   conv(&a, m0, mcount, n0, ncount, INT8);
 }
 
 void quantune_conv_residual_s8_avx512vnni(CONV_PARAMS, const int8_t *residual, size_t residual_offset,
-                                          int64_t residual_zp, int64_t residual_mult, SCALAR_PARAMS) {
+                                          int64_t residual_zp, float residual_mult, REQUANTIZE_PARAMS,
+                                          WORKGROUP_PARAMS) {
   conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, residual + residual_offset,
-                 y + y_offset, 0, 0, 0, Wp, C, OW, N, Np, KH, KW, stride, shift, y_zp, lo, hi, residual_zp,
-                 residual_mult};
+                 y + y_offset, 0, 0, Wp, C, OW, N, Np, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi,
+                 (int32_t)residual_zp, residual_mult};
   conv(&a, m0, mcount, n0, ncount, INT8_RESIDUAL);
 }
 
-void quantune_conv_f32_avx512vnni(const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset,
-                                  const int32_t *bias, size_t bias_offset, const float *scale, size_t scale_offset,
-                                  float *y, size_t y_offset, GEOMETRY_PARAMS, int64_t pixels, int64_t m0,
-                                  int64_t mcount, int64_t n0, int64_t ncount) {
-  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, 0, 0, 0, scale + scale_offset, y + y_offset,
-                 pixels, Wp, C, OW, N, Np, KH, KW, stride, 0, 0, 0, 0, 0, 0};
+void quantune_conv_f32_avx512vnni(CONV_PARAMS, float *y, size_t y_offset, GEOMETRY_PARAMS, int64_t pixels,
+                                  WORKGROUP_PARAMS) {
+  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, 0, y + y_offset, pixels,
+                 Wp, C, OW, N, Np, KH, KW, stride, 0, 0, 0, 0, 0.0f};
   conv(&a, m0, mcount, n0, ncount, FLOAT32);
 }
