@@ -16,7 +16,7 @@ from ..analysis.sensitivity import ACTIVATION_ERRORS
 from ..analyze import AnalysisOptions
 from ..decision.policies import POLICY_FORMS
 from ..pipeline import BuildOptions
-from ..quantize import QuantizeOptions
+from ..quantize import KERNEL_CHOICES, QuantizeOptions
 from ..zoo import MODEL_NAMES
 from .common import run_guarded, setup_logging
 
@@ -46,6 +46,9 @@ def _add_calibration(p: argparse.ArgumentParser) -> None:
                    "output channel")
     p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
                    "instead of keeping it fp32 with a warning")
+    p.add_argument("--kernels", default="auto", choices=list(KERNEL_CHOICES),
+                   help="auto: the project's micro-kernels for the int8 conv and linear layers where the target CPU "
+                   "has them (x86-64 with AVX-512 VNNI); none: IREE's own codegen of the integer linalg")
 
 
 def _add_analysis(p: argparse.ArgumentParser) -> None:
@@ -62,7 +65,7 @@ def _analysis_options(args) -> AnalysisOptions:
 
 def _quantize_options(args) -> QuantizeOptions:
     return QuantizeOptions(CalibrationOptions(method=args.calibration, per_channel_weights=not args.per_tensor_weights),
-                           strict=args.strict)
+                           strict=args.strict, kernels=args.kernels)
 
 
 def _ratios(text: str) -> MetricRatios:

@@ -126,9 +126,13 @@ def test_quantize_writes_the_plan_the_lowered_module_the_vmfb_and_the_audit(tmp_
     audit = json.loads((build / "51_x86_64_audit.json").read_text())
     layers = json.loads((build / "01_layers.json").read_text())["layers"]
     assert {v["layer"] for v in audit["layers"]} == {layer["id"] for layer in layers}
-    assert all(v["verdict"] == "int8" and v["instructions"] == ["vnni: vpdpwssd"] for v in audit["layers"])
+    # every layer on the project's VNNI kernel (vpdpbusd: IREE's own int8 codegen emits vpdpwssd)
+    assert all(v["verdict"] == "int8" and v["instructions"] == ["vnni: vpdpbusd"] for v in audit["layers"])
     assert f"kernel audit, x86_64: {audit['dispatch_count']} dispatches per inference" in result.stdout
-    assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpwssd", result.stdout, re.MULTILINE)
+    assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpbusd +call @quantune_conv_s8_avx512vnni",
+                     result.stdout, re.MULTILINE)
+    without = quantune("quantize", build, "--all-int8", "--calibration-images", "8", "--kernels", "none")
+    assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpwssd +linalg\.mmt4d", without.stdout, re.MULTILINE)
 
 
 def test_build_an_onnx_model_with_its_own_data(tmp_path, zoo_onnx):
