@@ -33,6 +33,7 @@ VECTOR_CHANNELS = 16  # output channels per vector register: packed weights pad 
 class KernelLibrary:
     name: str
     source: str  # file in src/: the conv kernels
+    depthwise_source: str  # file in src/: the depthwise kernel
     peak_source: str  # file in src/: the multiply-accumulate peak loop the benchmark measures
     zig_target: str
     zig_cpu: str  # zig's -mcpu: baseline CPU plus the features the kernels use
@@ -40,6 +41,7 @@ class KernelLibrary:
     conv_symbol: str
     conv_residual_symbol: str
     conv_f32_symbol: str
+    depthwise_symbol: str
     peak_symbol: str
     macs_per_peak_iteration: int
     required_features: tuple[str, ...]  # LLVM feature names the target must have to run the object
@@ -51,10 +53,11 @@ class KernelLibrary:
 
 
 LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
-    KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "peak_x86_64_avx512vnni.c",
+    KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "depthwise_x86_64_avx512.c",
+                  "peak_x86_64_avx512vnni.c",
                   "x86_64-freestanding-none", "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni",
                   "embedded-elf-x86_64", "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
-                  "quantune_conv_f32_avx512vnni",
+                  "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512",
                   "quantune_peak_avx512vnni", 12 * 64,
                   ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni")),
 )}
@@ -92,11 +95,12 @@ def _zig(*args: str) -> str:
 
 
 @functools.cache
-def build(name: str, *, peak: bool = False) -> BuiltLibrary:
-    """The object and assembly of library `name` (its peak loop with peak), built into the cache unless
-    already there."""
+def build(name: str, part: str = "conv") -> BuiltLibrary:
+    """The object and assembly of one part of library `name` (conv, depthwise, or peak: the loop the
+    benchmark measures the machine's peak with), built into the cache unless already there."""
     library = get_library(name)
-    source = SOURCE_DIR / (library.peak_source if peak else library.source)
+    source = SOURCE_DIR / {"conv": library.source, "depthwise": library.depthwise_source,
+                           "peak": library.peak_source}[part]
     flags = library.flags()
     digest = hashlib.sha256("\0".join([source.read_text(), *flags, _zig_version()]).encode()).hexdigest()[:16]
     folder = cache_dir() / f"{source.stem}-{digest}"

@@ -81,6 +81,42 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, 
                               len(multipliers))
 
 
+def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, x: str
+                   ) -> tuple[list[str], str]:
+    """A depthwise layer (call.weight [C][KH][KW], int8 out, no residual) as one dispatch of the library's
+    depthwise kernel: (body lines computing %y from the padded input x, the executable)."""
+    built = kernels.build(library.name, "depthwise")
+    channels = call.output_shape[3]
+    padded = kernels.padded_channels(channels)
+    weight = np.pad(call.weight.transpose(1, 2, 0), ((0, 0), (0, 0), (0, padded - channels)))  # [KH][KW][Cp]
+    bias = kernels.pad_channels(call.bias.astype(np.int32))
+    multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
+    y_type = _tensor(call.output_shape, "i8")
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(weight.shape, "i8")),
+                ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
+    lines = [f"%w = arith.constant {dense(np.ascontiguousarray(weight))}", f"%kbias = arith.constant {dense(bias)}",
+             f"%kmult = arith.constant {dense(multipliers)}",
+             f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
+             f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
+    _, out_h, out_w, _ = call.output_shape
+    row_blocks = min(out_h, _TARGET_WORKGROUPS)
+    rows = -(-out_h // row_blocks)
+    row_blocks = -(-out_h // rows)
+    buffers = [t for _, t in operands] + [y_type]
+    scalars = {"Wp": call.input_shape[2], "C": channels, "Cp": padded, "OW": out_w, "KH": call.kernel_size[0],
+               "KW": call.kernel_size[1], "stride": call.stride, "y_zp": call.output_zero_point,
+               "lo": call.clamp[0], "hi": call.clamp[1]}
+    body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
+    body += [f"%rows = arith.constant {rows} : index", f"%out_rows = arith.constant {out_h} : index",
+             "%wg0 = stream.dispatch.workgroup.id[0] : index", "%r0i = arith.muli %wg0, %rows : index",
+             "%rleft = arith.subi %out_rows, %r0i : index", "%rci = arith.minsi %rleft, %rows : index",
+             "%r0 = arith.index_cast %r0i : index to i64", "%rc = arith.index_cast %rci : index to i64"]
+    args = [a for i in range(5) for a in _buffer_arg(i, buffers[i])]
+    args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
+    return lines, executable(symbol, library, cpu, built.object, (row_blocks, 1), buffers, library.depthwise_symbol,
+                             args, body)
+
+
 def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, operand_types: list[str],
                 y_type: str, padded: int) -> str:
     _, height, width, channels = call.input_shape

@@ -160,7 +160,7 @@ class _Lowering:
         bias_line = f"%bias = arith.constant {dense(bias_q.astype(np.int32))}"
         if chain.output is None:
             result = f"tensor<{_dims(_model_layout(acc_shape))}f32>"
-            if self._kernel_runs(layer):
+            if self._kernel_runs(layer, requantizes=False):
                 return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
                     layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), combined.astype(np.float32),
                     0, (0, 0), None, dequantize=True), x.zero_point)
@@ -174,7 +174,7 @@ class _Lowering:
         multipliers = requantize_multipliers(combined / y.scale)
         residual_multiplier = requantize_multipliers(residual.scale / y.scale) if residual else None
         result = f"tensor<{_dims(acc_shape)}i8>"
-        if self._kernel_runs(layer):
+        if self._kernel_runs(layer, with_residual=residual is not None):
             return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
                 layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), multipliers, y.zero_point,
                 _clamp_bounds(y, chain.clamp),
@@ -190,8 +190,12 @@ class _Lowering:
                                      layer.op.location, IM2COL if layer.kind == "conv" and batch == 1 else None)
         return value
 
-    def _kernel_runs(self, layer: Layer) -> bool:
-        if self.library is None or layer.kind not in ("conv", "linear"):
+    def _kernel_runs(self, layer: Layer, *, requantizes: bool = True, with_residual: bool = False) -> bool:
+        """Whether the kernel library runs this layer: dense convs and linear layers in every form, depthwise
+        convs with an int8 output and no residual add."""
+        if self.library is None or layer.kind not in ("conv", "linear", "depthwise"):
+            return False
+        if layer.kind == "depthwise" and (not requantizes or with_residual):
             return False
         shape = tensor_shape(layer.activation.type)
         geometry = ((1, 1), (1, 1)) if layer.kind == "linear" else \
@@ -203,6 +207,16 @@ class _Lowering:
         """The layer as one dispatch of the project's conv kernel (rewrite/extern_conv.py)."""
         x_shape = channels_last(tensor_shape(layer.activation.type))
         out_shape = call.output_shape
+        if layer.kind == "depthwise":
+            lines, x, x_shape = _padded(layer, x_shape, zero_point)
+            call = dataclasses.replace(call, input_shape=x_shape, kernel_size=tuple(call.weight.shape[1:]),
+                                       stride=int_array(layer.op, "strides")[0])
+            self.kernel_count += 1
+            body, executable = extern_conv.emit_depthwise(call, self.library, self.cpu,
+                                                          f"quantune_kernel_{self.kernel_count}", x)
+            (value,) = self.splicer.call(before, args, [result], "\n".join([*lines, *body, f"return %y : {result}"]),
+                                         layer.op.location, symbols=executable)
+            return value
         if layer.kind == "linear":  # a 1x1 conv on a 1x1 image
             lines = [f"%x = tensor.expand_shape %arg0 [[0, 1, 2], [3]] output_shape [1, 1, 1, {x_shape[1]}] : "
                      f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]

@@ -17,14 +17,15 @@ from test_int8_numerics import _assert_within_one_lsb, _int8_tensors, _quantized
 DOT_INSTRUCTIONS = {"x86_64": "vnni: vpdpwssd", "aarch64": ("dotprod: sdot", "i8mm: smmla")}
 
 
-def _audited(model_id: str, build_dir, plan_of) -> tuple[KernelAudit, tuple[str, ...]]:
+def _audited(model_id: str, build_dir, plan_of, kernels: str = "auto") -> tuple[KernelAudit, tuple[str, ...]]:
     """(the kernel audit quantize made of its x86_64 compile, layer ids), for a build without exposed int8
     tensors, as users get it."""
     api.import_model(model_id, build_dir=build_dir)
     table = api.load_layer_table(build_dir)
     samples = api.calibration_samples(model_id, "fashion-mnist", 8)
-    plan = calibrate(build_dir, plan_of(table), samples, QuantizeOptions())
-    return rewrite_and_compile(build_dir, plan, "x86_64", QuantizeOptions()).audit, table.ids
+    options = QuantizeOptions(kernels=kernels)
+    plan = calibrate(build_dir, plan_of(table), samples, options)
+    return rewrite_and_compile(build_dir, plan, "x86_64", options).audit, table.ids
 
 
 def _all_int8(table):
@@ -38,15 +39,22 @@ def _depthwise_layers(model_id: str) -> set[str]:
             if isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels}
 
 
+@pytest.mark.parametrize("kernels", ["auto", "none"])
 @pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small"])
-def test_x86_all_int8_layers_reach_vnni_kernels(model_id, tmp_path):
-    audit, layers = _audited(model_id, tmp_path, _all_int8)
+def test_x86_all_int8_layers_reach_vnni_kernels(model_id, kernels, tmp_path):
+    """With the project's kernels (auto), every conv and linear layer runs vpdpbusd in a linked kernel; without
+    them, IREE's data-tiled mmt4d with vpdpwssd. Depthwise convs have no reduction over channels for a dot
+    product: both IREE's vectorisation and the project's kernel multiply widened values (vpmulld)."""
+    audit, layers = _audited(model_id, tmp_path, _all_int8, kernels)
     depthwise = _depthwise_layers(model_id)
     for layer in layers:
         verdict = audit.verdict(layer)
         if layer in depthwise:
-            # IREE 3.13 vectorises an NHWC depthwise conv with widened multiplies; it has no dot-product form
             assert (verdict.verdict, verdict.instructions) == (INT8_NO_DOT, ("vpmulld",)), verdict
+            assert verdict.contraction.startswith("call @quantune_depthwise") == (kernels == "auto"), verdict
+        elif kernels == "auto":
+            assert (verdict.verdict, verdict.instructions) == (INT8, ("vnni: vpdpbusd",)), verdict
+            assert verdict.contraction.startswith("call @quantune_conv"), verdict
         else:
             assert (verdict.verdict, verdict.instructions) == (INT8, (DOT_INSTRUCTIONS["x86_64"],)), verdict
             assert verdict.contraction == "linalg.mmt4d i8 x i8 -> i32", verdict

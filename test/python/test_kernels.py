@@ -108,6 +108,37 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path):
     assert {-128, 100} <= set(np.unique(got).tolist())  # both bounds reached
 
 
+@pytest.mark.parametrize("height, channels, kernel, stride", [(10, 32, 3, 1), (11, 20, 3, 2), (9, 16, 5, 1)])
+def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, stride):
+    """Channels-last depthwise: 16 channels a vector, a masked tail (20 channels), stride 2, the generic
+    (non-3x3) loop."""
+    rng = np.random.default_rng(channels)
+    x = rng.integers(-128, 128, (1, height, height, channels), dtype=np.int8)
+    x[0, 0, :, :] = -128  # the extremes of both operands
+    w = rng.integers(-127, 128, (channels, kernel, kernel), dtype=np.int8)
+    w[0] = 127
+    bias = rng.integers(-5000, 5000, channels).astype(np.int32)
+    multipliers = (rng.uniform(0.5, 1.5, channels) * 40 / (kernel * 74 * 74)).astype(np.float32)
+    out = (height - kernel) // stride + 1
+    call = extern_conv.ConvCall("layer", x.shape, (1, out, out, channels), (kernel, kernel), stride, w, bias,
+                                multipliers, -3, (-128, 127), None)
+    body, executable = extern_conv.emit_depthwise(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0],
+                                                  "kernel", "%arg0")
+    y_type = f"tensor<1x{out}x{out}x{channels}xi8>"
+    source = tmp_path / "depthwise.mlir"
+    source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{height}x{channels}xi8>) -> {y_type} {{\n"
+                      + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n")
+    got = CompiledModule(compile_file(source, get_target("x86_64"), tmp_path / "depthwise.vmfb"))(x)[0]
+    acc = np.zeros((out, out, channels), np.int64)
+    for i in range(kernel):
+        for j in range(kernel):
+            acc += x[0, i:i + stride * (out - 1) + 1:stride, j:j + stride * (out - 1) + 1:stride] * \
+                w[:, i, j].astype(np.int64)
+    expected = requantize((acc + bias).astype(np.int32), multipliers, -3, (-128, 127))[None]
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
+    assert ((got > -128) & (got < 127)).mean() > 0.8
+
+
 def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path):
     """An int8 layer whose output stays fp32: float(acc + bias) * scale per channel, channels first (NCHW), as
     the integer-linalg epilogue computes it (sitofp, then one f32 multiply)."""
