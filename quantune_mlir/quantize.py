@@ -158,8 +158,9 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
         with build.atomic(quantized_mlir) as path:
             write_module(module, path, bytecode=True)
     library = kernels.library_for(get_target(target)) if options.kernels == "auto" else None
+    key = kernels.target_config(get_target(target).for_int8().flag_file).object_key() if library else ""
     lowering = LowerQuant(expose_int8=options.expose_int8, kernels=library.name if library else "",
-                          kernel_cpu=kernels.host_cpu()[0] if library else "")
+                          kernel_target=key)
     run_passes(module, [lowering], failure_dir=build.path)
     with module.context:
         return module, tuple(exposed_names(entry_function(module, "main")))

@@ -32,19 +32,23 @@ VECTOR_CHANNELS = 16  # output channels per vector register: packed weights pad 
 @dataclass(frozen=True)
 class KernelLibrary:
     name: str
+    arch: str  # the Target.arch it runs on
     source: str  # file in src/: the conv kernels
-    depthwise_source: str  # file in src/: the depthwise kernel
-    peak_source: str  # file in src/: the multiply-accumulate peak loop the benchmark measures
+    depthwise_source: str | None  # file in src/: the depthwise kernel, if the library has one
+    peak_source: str | None  # file in src/: the multiply-accumulate peak loop the benchmark measures
     zig_target: str
     zig_cpu: str  # zig's -mcpu: baseline CPU plus the features the kernels use
     executable_format: str  # IREE's embedded-ELF format for the architecture
     conv_symbol: str
     conv_residual_symbol: str
     conv_f32_symbol: str
-    depthwise_symbol: str
-    peak_symbol: str
+    depthwise_symbol: str | None
+    peak_symbol: str | None
     macs_per_peak_iteration: int
     required_features: tuple[str, ...]  # LLVM feature names the target must have to run the object
+    # the dot product multiplies unsigned by signed bytes (x86 vpdpbusd): int8 activations enter as x ^ 0x80
+    # and the bias carries -128 * sum(w); aarch64's sdot multiplies signed bytes as they are
+    unsigned_activations: bool
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -53,13 +57,16 @@ class KernelLibrary:
 
 
 LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
-    KernelLibrary("x86_64-avx512vnni", "conv_x86_64_avx512vnni.c", "depthwise_x86_64_avx512.c",
-                  "peak_x86_64_avx512vnni.c",
-                  "x86_64-freestanding-none", "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni",
-                  "embedded-elf-x86_64", "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
-                  "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512",
-                  "quantune_peak_avx512vnni", 12 * 64,
-                  ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni")),
+    KernelLibrary("x86_64-avx512vnni", "x86_64", "conv_x86_64_avx512vnni.c", "depthwise_x86_64_avx512.c",
+                  "peak_x86_64_avx512vnni.c", "x86_64-freestanding-none",
+                  "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni", "embedded-elf-x86_64",
+                  "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
+                  "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512", "quantune_peak_avx512vnni",
+                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True),
+    KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", None, None, "aarch64-freestanding-none",
+                  "generic+dotprod", "embedded-elf-arm_64", "quantune_conv_s8_dotprod",
+                  "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", None, None, 0, ("dotprod",),
+                  False),
 )}
 
 
@@ -99,8 +106,10 @@ def build(name: str, part: str = "conv") -> BuiltLibrary:
     """The object and assembly of one part of library `name` (conv, depthwise, or peak: the loop the
     benchmark measures the machine's peak with), built into the cache unless already there."""
     library = get_library(name)
-    source = SOURCE_DIR / {"conv": library.source, "depthwise": library.depthwise_source,
-                           "peak": library.peak_source}[part]
+    file = {"conv": library.source, "depthwise": library.depthwise_source, "peak": library.peak_source}[part]
+    if file is None:
+        raise QuantuneError(f"kernel library {library.name} has no {part} kernel")
+    source = SOURCE_DIR / file
     flags = library.flags()
     digest = hashlib.sha256("\0".join([source.read_text(), *flags, _zig_version()]).encode()).hexdigest()[:16]
     folder = cache_dir() / f"{source.stem}-{digest}"
@@ -152,32 +161,44 @@ def pad_channels(values: np.ndarray) -> np.ndarray:
 
 
 def library_for(target) -> KernelLibrary | None:
-    """The kernel library for a compile target (compile.targets.Target), if one runs on its CPU. Only the
-    host's x86-64 target is compiled for a known CPU (-march=host); its CPU must have every feature the
-    library's object uses."""
-    if target.arch != "x86_64" or not target.runs_on_host:
+    """The kernel library for a compile target (compile.targets.Target) whose CPU features it needs, if any."""
+    if target.arch == "any":
         return None
-    features = host_cpu()[1]
+    features = target_config(target.for_int8().flag_file).features
     return next((lib for lib in LIBRARIES.values()
-                 if lib.executable_format.endswith("x86_64") and set(lib.required_features) <= features), None)
+                 if lib.arch == target.arch and set(lib.required_features) <= features), None)
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """What iree-compile makes of a flag file's CPU: the executable target's `cpu` and `cpu_features`."""
+
+    cpu: str
+    cpu_features: str
+
+    @property
+    def features(self) -> frozenset[str]:
+        return frozenset(f[1:] for f in self.cpu_features.split(",") if f.startswith("+"))
+
+    def object_key(self) -> str:
+        """The executable target configuration an object is keyed by, as `cpu=NAME` or `cpu_features=LIST`
+        (quantune-lower-quant's kernel-target): the CPU where the flags name one (the x86_64 target's host CPU),
+        else the exact feature list. IREE links an object only into a target whose configuration matches, so a
+        module compiled for another CPU fails to link instead of faulting on it."""
+        return f"cpu={self.cpu}" if self.cpu else f"cpu_features={self.cpu_features}"
 
 
 @functools.cache
-def host_cpu() -> tuple[str, frozenset[str]]:
-    """The CPU name and features LLVM finds on this machine (what --iree-llvmcpu-target-cpu=host resolves to).
-    An object keyed by this name links only into modules compiled for this CPU: a module for another CPU fails
-    to compile with an undefined symbol instead of meeting an illegal instruction on the device."""
+def target_config(flag_file: Path) -> TargetConfig:
     from iree.compiler.tools.binaries import find_tool
     with tempfile.TemporaryDirectory() as scratch:
         probe = Path(scratch) / "probe.mlir"
         probe.write_text("func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {\n"
                          "  %0 = arith.addf %a, %a : tensor<4xf32>\n  return %0 : tensor<4xf32>\n}\n")
-        result = subprocess.run([find_tool("iree-compile"), str(probe), "--iree-hal-target-device=local",
-                                 "--iree-hal-local-target-device-backends=llvm-cpu",
-                                 "--iree-llvmcpu-target-cpu=host", "--compile-to=hal"],
+        result = subprocess.run([find_tool("iree-compile"), f"@{flag_file}", str(probe), "--compile-to=hal"],
                                 capture_output=True, text=True)
-    cpu = re.search(r'cpu = \\22([^\\]+)\\22', result.stdout)
-    features = re.search(r'cpu_features = \\22([^\\]+)\\22', result.stdout)
+    cpu = re.search(r'cpu = \\22([^\\]*)\\22', result.stdout)
+    features = re.search(r'cpu_features = \\22([^\\]*)\\22', result.stdout)
     if result.returncode != 0 or not cpu or not features:
-        raise QuantuneError(f"could not read this machine's CPU from iree-compile: {result.stderr.strip()[:500]}")
-    return cpu.group(1), frozenset(f[1:] for f in features.group(1).split(",") if f.startswith("+"))
+        raise QuantuneError(f"could not read the CPU of {flag_file} from iree-compile: {result.stderr.strip()[:500]}")
+    return TargetConfig(cpu.group(1), features.group(1))

@@ -57,15 +57,16 @@ def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...]
     return None
 
 
-def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, x: str, residual: str | None
+def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str, residual: str | None
          ) -> tuple[list[str], str]:
     """(body lines computing %y from the padded input value x and the residual value, the executable)."""
     built = kernels.build(library.name)
     filters = call.output_shape[3]
     packed = kernels.pack_conv_weights(call.weight)
-    # vpdpbusd reads the input as u8 (x ^ 0x80 = x + 128): take 128 * sum(w) back out through the bias
-    column_sums = call.weight.reshape(filters, -1).astype(np.int64).sum(1)
-    bias = kernels.pad_channels((call.bias.astype(np.int64) - 128 * column_sums).astype(np.int32))
+    bias = call.bias.astype(np.int64)
+    if library.unsigned_activations:  # the kernel reads x ^ 0x80 = x + 128 as u8: take 128 * sum(w) back out
+        bias = bias - 128 * call.weight.reshape(filters, -1).astype(np.int64).sum(1)
+    bias = kernels.pad_channels(bias.astype(np.int32))
     multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
     _, out_h, out_w, _ = call.output_shape
     y_type = _tensor((1, filters, out_h, out_w), "f32") if call.dequantize else _tensor(call.output_shape, "i8")
@@ -77,11 +78,11 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, 
              f"%kmult = arith.constant {dense(multipliers)}",
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
-    return lines, _executable(call, library, cpu, symbol, built.object, [t for _, t in operands], y_type,
+    return lines, _executable(call, library, key, symbol, built.object, [t for _, t in operands], y_type,
                               len(multipliers))
 
 
-def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, cpu: str, symbol: str, x: str
+def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str
                    ) -> tuple[list[str], str]:
     """A depthwise layer (call.weight [C][KH][KW], int8 out, no residual) as one dispatch of the library's
     depthwise kernel: (body lines computing %y from the padded input x, the executable)."""
@@ -113,11 +114,11 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, cpu: str, sym
              "%r0 = arith.index_cast %r0i : index to i64", "%rc = arith.index_cast %rci : index to i64"]
     args = [a for i in range(5) for a in _buffer_arg(i, buffers[i])]
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
-    return lines, executable(symbol, library, cpu, built.object, (row_blocks, 1), buffers, library.depthwise_symbol,
+    return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, library.depthwise_symbol,
                              args, body)
 
 
-def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, operand_types: list[str],
+def _executable(call: ConvCall, library, key: str, symbol: str, object_path, operand_types: list[str],
                 y_type: str, padded: int) -> str:
     _, height, width, channels = call.input_shape
     _, out_h, out_w, filters = call.output_shape
@@ -148,11 +149,11 @@ def _executable(call: ConvCall, library, cpu: str, symbol: str, object_path, ope
     args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
     function = library.conv_f32_symbol if call.dequantize else \
         library.conv_residual_symbol if call.residual is not None else library.conv_symbol
-    return executable(symbol, library, cpu, object_path, (row_blocks, channel_blocks), buffers, function, args,
+    return executable(symbol, library, key, object_path, (row_blocks, channel_blocks), buffers, function, args,
                       lines)
 
 
-def executable(symbol: str, library, cpu: str, object_path, workgroups: tuple[int, int], buffers: list[str],
+def executable(symbol: str, library, key: str, object_path, workgroups: tuple[int, int], buffers: list[str],
                function: str, args: list[tuple[str, str]], lines: list[str]) -> str:
     """A `stream.executable` @symbol whose one export, on a workgroups[0] x workgroups[1] grid, calls
     `function` of the linked object with args; binding i holds buffers[i] (a tensor type), its base pointer
@@ -169,7 +170,7 @@ def executable(symbol: str, library, cpu: str, object_path, workgroups: tuple[in
                                 f"func.call @{function}({', '.join(v for v, _ in args)}) : ({signature}) -> ()",
                                 "return"])
     return f"""stream.executable private @{symbol} attributes {{hal.executable.objects = #hal.executable.objects<{{
-    #hal.executable.target<"llvm-cpu", "{library.executable_format}", {{cpu = "{cpu}"}}> = [
+    #hal.executable.target<"llvm-cpu", "{library.executable_format}", {{{_attribute(key)}}}> = [
       #hal.executable.object<{{path = "{object_path}"}}>]}}>}} {{
   stream.executable.export public @{symbol} workgroups() -> (index, index, index) {{
     %x = arith.constant {workgroups[0]} : index
@@ -184,6 +185,12 @@ def executable(symbol: str, library, cpu: str, object_path, workgroups: tuple[in
     }}
   }}
 }}"""
+
+
+def _attribute(key: str) -> str:
+    """`cpu=znver4` as the attribute `cpu = "znver4"` (kernels.TargetConfig.object_key)."""
+    name, _, value = key.partition("=")
+    return f'{name} = "{value}"'
 
 
 def _buffer_arg(i: int, tensor_type: str) -> list[tuple[str, str]]:

@@ -62,17 +62,19 @@ class LowerQuant(Pass):
     # Also return every int8 tensor, in the model's layout, and the fp32 output of each int8 layer whose output
     # stays fp32: the analysis compares them with the FP32 run's.
     expose_int8: bool = False
-    # The project's micro-kernel library (quantune_mlir/kernels) for the layers it runs, and the CPU its
-    # objects are keyed by: a module compiled for another CPU then fails to link instead of faulting on it.
+    # The project's micro-kernel library (quantune_mlir/kernels) for the layers it runs, and the target
+    # configuration its objects are keyed by (cpu=NAME or cpu_features=LIST, as iree-compile resolves the target's
+    # flags): a module compiled for another CPU then fails to link instead of faulting on it.
     kernels: str = ""
-    kernel_cpu: str = ""
+    kernel_target: str = ""
 
     def run(self, module: ir.Module) -> None:
-        if self.kernels and not self.kernel_cpu:
-            raise PassFailure(f"{self.name}: kernels={self.kernels} needs kernel-cpu, the LLVM CPU name the "
-                              "module is compiled for (znver4, sapphirerapids, ...)")
+        if self.kernels and not self.kernel_target.startswith(("cpu=", "cpu_features=")):
+            raise PassFailure(f"{self.name}: kernels={self.kernels} needs kernel-target=cpu=NAME (x86-64: the LLVM "
+                              "CPU the module is compiled for, e.g. znver4) or kernel-target=cpu_features=LIST "
+                              "(aarch64: the target's features as iree-compile resolves them)")
         lowering = _Lowering(module, kernels.get_library(self.kernels) if self.kernels else None,
-                             self.kernel_cpu)
+                             self.kernel_target)
         for op in module.body.operations:
             if op.operation.name == "func.func":
                 lowering.lower_function(op.operation, expose=self.expose_int8)
@@ -81,11 +83,11 @@ class LowerQuant(Pass):
 
 
 class _Lowering:
-    def __init__(self, module: ir.Module, library: kernels.KernelLibrary | None = None, cpu: str = ""):
+    def __init__(self, module: ir.Module, library: kernels.KernelLibrary | None = None, key: str = ""):
         self.constants = Constants(module)
         self.splicer = Splicer(module)
         self.storage: dict[ir.Value, ir.Value] = {}
-        self.library, self.cpu = library, cpu
+        self.library, self.key = library, key
         self.kernel_count = 0
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
@@ -195,7 +197,7 @@ class _Lowering:
         convs with an int8 output and no residual add."""
         if self.library is None or layer.kind not in ("conv", "linear", "depthwise"):
             return False
-        if layer.kind == "depthwise" and (not requantizes or with_residual):
+        if layer.kind == "depthwise" and (not requantizes or with_residual or self.library.depthwise_symbol is None):
             return False
         shape = tensor_shape(layer.activation.type)
         geometry = ((1, 1), (1, 1)) if layer.kind == "linear" else \
@@ -212,7 +214,7 @@ class _Lowering:
             call = dataclasses.replace(call, input_shape=x_shape, kernel_size=tuple(call.weight.shape[1:]),
                                        stride=int_array(layer.op, "strides")[0])
             self.kernel_count += 1
-            body, executable = extern_conv.emit_depthwise(call, self.library, self.cpu,
+            body, executable = extern_conv.emit_depthwise(call, self.library, self.key,
                                                           f"quantune_kernel_{self.kernel_count}", x)
             (value,) = self.splicer.call(before, args, [result], "\n".join([*lines, *body, f"return %y : {result}"]),
                                          layer.op.location, symbols=executable)
@@ -236,7 +238,7 @@ class _Lowering:
         call = dataclasses.replace(call, input_shape=x_shape, output_shape=out_shape, kernel_size=kernel,
                                    stride=stride)
         self.kernel_count += 1
-        body, executable = extern_conv.emit(call, self.library, self.cpu,
+        body, executable = extern_conv.emit(call, self.library, self.key,
                                             f"quantune_kernel_{self.kernel_count}", x, residual)
         lines += body
         if layer.kind == "linear":  # back to [batch][features] from NHWC (int8) or NCHW (f32) with 1x1 pixels

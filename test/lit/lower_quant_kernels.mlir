@@ -1,15 +1,26 @@
-// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-cpu=znver4' %S/lower_quant.mlir | FileCheck %s
-// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-cpu=znver4' %S/lower_quant.mlir | FileCheck %s --check-prefix=CONTRACT
+// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4' %S/lower_quant.mlir | FileCheck %s
+// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4' %S/lower_quant.mlir | FileCheck %s --check-prefix=CONTRACT
 // RUN: not quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=NOCPU
-// RUN: not quantune-opt --quantune-lower-quant='kernels=armv9-sme kernel-cpu=x' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18' %S/lower_quant.mlir | FileCheck %s --check-prefix=A64
+// RUN: not quantune-opt --quantune-lower-quant='kernels=armv9-sme kernel-target=cpu=x' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and
 // linear layer becomes one dispatch of the linked VNNI kernel (a: 3x3 on 2 channels, b: 1x1, j: 3x3 with the
 // residual add, d: stride 2 writing fp32, h: linear writing fp32); g (depthwise) keeps the integer linalg.
 
 // CONTRACT-NOT: quant.
-// NOCPU: kernels=x86_64-avx512vnni needs kernel-cpu
-// UNKNOWN: unknown kernel library 'armv9-sme': choose one of x86_64-avx512vnni
+// NOCPU: kernels=x86_64-avx512vnni needs kernel-target=cpu=NAME
+// UNKNOWN: unknown kernel library 'armv9-sme': choose one of x86_64-avx512vnni, aarch64-dotprod
+
+// aarch64: the sdot object, keyed by the exact feature list (IREE adds +reserve-x18), so a module compiled
+// without dotprod (Cortex-A53/A72) fails to link; sdot multiplies signed bytes, so no bias correction.
+// A64: #[[A64:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64", {cpu_features = "+neon,+dotprod,+reserve-x18"}>
+// A64: #hal.executable.object<{path = "{{.*}}/conv_aarch64_dotprod.o"}>
+// A64: call @quantune_conv_f32_dotprod(
+// A64: call @quantune_conv_residual_s8_dotprod(
+// A64: call @quantune_conv_s8_dotprod(
+// A64-LABEL: func.func @main
+// A64: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
 
 // The object is keyed by the CPU: a module compiled for another CPU fails to link instead of faulting there.
 // CHECK: #[[TARGET:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {cpu = "znver4"}>

@@ -1,6 +1,7 @@
-"""The project's micro-kernels (quantune_mlir/kernels), linked into real IREE modules and run: bit-exact against
-numpy on random shapes, tails and extreme values; whole models with the kernels equal to the integer-linalg
-path; objects that call nothing and link only for the CPU they are keyed by."""
+"""The project's micro-kernels (quantune_mlir/kernels), linked into real IREE modules and run, x86-64 natively and
+aarch64 under qemu-aarch64: bit-exact against numpy on random shapes, tails and extreme values; whole models
+with the kernels equal to the integer-linalg path; objects that call nothing and link only for the CPU they are
+keyed by."""
 from __future__ import annotations
 
 import shutil
@@ -21,8 +22,21 @@ from quantune_mlir.runtime import CompiledModule
 from quantune_mlir.zoo import parse_zoo_id
 
 LIBRARY = "x86_64-avx512vnni"
+TARGETS = ["x86_64", "aarch64"]  # aarch64: the sdot library, run under qemu-aarch64
 pytestmark = pytest.mark.skipif(kernels.library_for(get_target("x86_64")) is None,
-                                reason="this CPU has no AVX-512 VNNI, the only kernel library so far")
+                                reason="this CPU has no AVX-512 VNNI: the x86-64 kernels cannot run here")
+
+
+def _library_and_key(target: str) -> tuple[kernels.KernelLibrary, str]:
+    library = kernels.library_for(get_target(target))
+    return library, kernels.target_config(get_target(target).for_int8().flag_file).object_key()
+
+
+def _compile_and_run(tmp_path, source_text: str, target: str, inputs: list[np.ndarray]) -> np.ndarray:
+    source = tmp_path / f"kernel_{target}.mlir"
+    source.write_text(source_text)
+    vmfb = compile_file(source, get_target(target).for_int8(), tmp_path / f"kernel_{target}.vmfb")
+    return api.load_module(vmfb, target=target)(*inputs)[0]
 
 
 def _accumulators(x, w, stride) -> np.ndarray:
@@ -46,25 +60,24 @@ def reference_conv(x, w, bias, multipliers, y_zero_point, clamp, stride, residua
     return requantize(acc, multipliers, y_zero_point, clamp, residual)[None]
 
 
-def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None, dequantize=False):
+def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None, dequantize=False,
+               target="x86_64"):
     _, height, width, channels = x.shape
     filters, _, kh, kw = w.shape
     out_shape = (1, (height - kh) // stride + 1, (width - kw) // stride + 1, filters)
     call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, y_zero_point,
                                 clamp, residual[1:] if residual is not None else None, dequantize)
-    body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
-                                        "%arg0", "%arg1" if residual is not None else None)
+    body, executable = extern_conv.emit(call, *_library_and_key(target), "kernel", "%arg0",
+                                        "%arg1" if residual is not None else None)
     y_type = f"tensor<1x{filters}x{out_shape[1]}x{out_shape[2]}xf32>" if dequantize else \
         f"tensor<{'x'.join(map(str, out_shape))}xi8>"
     args = f"%arg0: tensor<{'x'.join(map(str, x.shape))}xi8>" + (f", %arg1: {y_type}" if residual is not None else "")
-    source = tmp_path / "kernel.mlir"
-    source.write_text(f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
-                      + f"\nreturn %y : {y_type}\n}}\n")
-    vmfb = compile_file(source, get_target("x86_64"), tmp_path / "kernel.vmfb")
-    inputs = [x] + ([residual[0]] if residual is not None else [])
-    return CompiledModule(vmfb)(*inputs)[0]
+    return _compile_and_run(tmp_path, f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
+                            + f"\nreturn %y : {y_type}\n}}\n", target,
+                            [x] + ([residual[0]] if residual is not None else []))
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("height, width, channels, filters, kernel, stride, with_residual", [
     (8, 8, 8, 16, 3, 1, False),  # one tile of 16 channels
     (9, 11, 12, 20, 3, 2, True),  # stride 2, odd sizes, 20 channels: a masked 4-channel tail
@@ -73,7 +86,7 @@ def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, r
     (1, 1, 96, 10, 1, 1, False),  # a linear layer: one pixel
     (16, 16, 4, 200, 5, 1, True),  # 200 channels: 3 blocks of 64 and a tail of 8
 ])
-def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, kernel, stride, with_residual):
+def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, kernel, stride, with_residual, target):
     rng = np.random.default_rng(height * 1000 + filters)
     x = rng.integers(-128, 128, (1, height, width, channels), dtype=np.int8)
     w = rng.integers(-127, 128, (filters, channels, kernel, kernel), dtype=np.int8)
@@ -85,14 +98,15 @@ def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, ke
     residual = (rng.integers(-128, 128, (1, out_h, out_w, filters), dtype=np.int8), -7, np.float32(0.37)) \
         if with_residual else None
     args = (x, w, bias, multipliers, 5, (-128, 127), stride, residual)
-    got = run_kernel(tmp_path, *args)
+    got = run_kernel(tmp_path, *args, target=target)
     expected = reference_conv(*args)
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
     # neither saturated nor constant: the comparison sees the rounding
     assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) >= min(got.size // 2, 20)
 
 
-def test_conv_kernel_is_exact_at_the_extremes(tmp_path):
+@pytest.mark.parametrize("target", TARGETS)
+def test_conv_kernel_is_exact_at_the_extremes(tmp_path, target):
     """Inputs -128 and 127 (u8 0 and 255 after the kernel's x ^ 0x80), weights +-127, saturating outputs and a
     ReLU clamp: vpdpbusd never saturates its 32-bit sums, and neither may the epilogue."""
     x = np.full((1, 6, 6, 8), -128, np.int8)
@@ -102,7 +116,7 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path):
     bias = np.arange(33, dtype=np.int32) * 1000 - 16000
     multipliers = np.full(33, 2.0 ** -7, np.float32)
     args = (x, w, bias, multipliers, -128, (-128, 100), 1, None)
-    got = run_kernel(tmp_path, *args)
+    got = run_kernel(tmp_path, *args, target=target)
     expected = reference_conv(*args)
     assert np.array_equal(got, expected)
     assert {-128, 100} <= set(np.unique(got).tolist())  # both bounds reached
@@ -122,13 +136,10 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     out = (height - kernel) // stride + 1
     call = extern_conv.ConvCall("layer", x.shape, (1, out, out, channels), (kernel, kernel), stride, w, bias,
                                 multipliers, -3, (-128, 127), None)
-    body, executable = extern_conv.emit_depthwise(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0],
-                                                  "kernel", "%arg0")
+    body, executable = extern_conv.emit_depthwise(call, *_library_and_key("x86_64"), "kernel", "%arg0")
     y_type = f"tensor<1x{out}x{out}x{channels}xi8>"
-    source = tmp_path / "depthwise.mlir"
-    source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{height}x{channels}xi8>) -> {y_type} {{\n"
-                      + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n")
-    got = CompiledModule(compile_file(source, get_target("x86_64"), tmp_path / "depthwise.vmfb"))(x)[0]
+    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{height}x{channels}xi8>) "
+                           f"-> {y_type} {{\n" + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", "x86_64", [x])
     acc = np.zeros((out, out, channels), np.int64)
     for i in range(kernel):
         for j in range(kernel):
@@ -139,7 +150,8 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     assert ((got > -128) & (got < 127)).mean() > 0.8
 
 
-def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path):
+@pytest.mark.parametrize("target", TARGETS)
+def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path, target):
     """An int8 layer whose output stays fp32: float(acc + bias) * scale per channel, channels first (NCHW), as
     the integer-linalg epilogue computes it (sitofp, then one f32 multiply)."""
     rng = np.random.default_rng(7)
@@ -147,37 +159,42 @@ def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path):
     w = rng.integers(-127, 128, (40, 12, 3, 3), dtype=np.int8)
     bias = rng.integers(-20000, 20000, 40).astype(np.int32)
     scales = rng.uniform(1e-4, 1e-3, 40).astype(np.float32)
-    got = run_kernel(tmp_path, x, w, bias, scales, 0, (0, 0), 2, dequantize=True)
+    got = run_kernel(tmp_path, x, w, bias, scales, 0, (0, 0), 2, dequantize=True, target=target)
     expected = ((_accumulators(x, w, 2) + bias).astype(np.float32) * scales).transpose(2, 0, 1)[None]
     assert got.shape == (1, 40, 4, 4) and got.dtype == np.float32
     assert np.array_equal(got, expected)
 
 
-def test_kernel_objects_call_nothing_and_keep_their_instructions():
-    built = kernels.build(LIBRARY)
+@pytest.mark.parametrize("library, instruction, parts", [("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise")),
+                                                          ("aarch64-dotprod", "sdot", ("conv",))])
+def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instruction, parts):
     nm = shutil.which("nm")
     assert nm, "binutils' nm checks the object's undefined symbols: apt-get install binutils"
-    undefined = subprocess.run([nm, "-u", str(built.object)], capture_output=True, text=True, check=True).stdout
-    assert undefined.strip() == ""
-    assembly = built.assembly.read_text()
-    assert assembly.count("vpdpbusd") >= 24  # at least the full 6 x 4 register tile
+    for part in parts:
+        built = kernels.build(library, part)
+        undefined = subprocess.run([nm, "-u", str(built.object)], capture_output=True, text=True, check=True).stdout
+        assert undefined.strip() == "", (part, undefined)
+    assert kernels.build(library).assembly.read_text().count(instruction) >= 24  # at least one full register tile
 
 
-def test_a_module_for_another_cpu_fails_to_link(tmp_path):
-    """The object is keyed by the CPU it was chosen for: compiling for one without VNNI fails at compile time
-    (an undefined symbol), never with an illegal instruction on the device."""
+@pytest.mark.parametrize("target, other_flags", [
+    ("x86_64", ("--iree-llvmcpu-target-cpu=haswell",)),  # no AVX-512 VNNI
+    ("aarch64-dotprod", ("--iree-llvmcpu-target-cpu-features=+neon",)),  # a Cortex-A53: no dotprod
+])
+def test_a_module_for_another_cpu_fails_to_link(tmp_path, target, other_flags):
+    """The object is keyed by the CPU it was chosen for: compiling the same MLIR for one without the kernel's
+    instructions fails at compile time (an undefined symbol), never with an illegal instruction on the device."""
     x = np.zeros((1, 4, 4, 4), np.int8)
     w = np.ones((16, 4, 1, 1), np.int8)
     call = extern_conv.ConvCall("layer", x.shape, (1, 4, 4, 16), (1, 1), 1, w, np.zeros(16, np.int32),
                                 np.ones(16, np.float32), 0, (-128, 127), None)
-    body, executable = extern_conv.emit(call, kernels.get_library(LIBRARY), kernels.host_cpu()[0], "kernel",
-                                        "%arg0", None)
+    body, executable = extern_conv.emit(call, *_library_and_key(target), "kernel", "%arg0", None)
     source = tmp_path / "kernel.mlir"
     source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x4x4x4xi8>) -> tensor<1x4x4x16xi8> {{\n"
                       + "\n".join(body) + "\nreturn %y : tensor<1x4x4x16xi8>\n}\n")
+    compile_file(source, get_target(target).for_int8(), tmp_path / "right.vmfb")  # links for its own target
     with pytest.raises(CompileError, match="undefined symbol"):
-        compile_file(source, get_target("x86_64"), tmp_path / "kernel.vmfb",
-                     extra_flags=("--iree-llvmcpu-target-cpu=haswell",))
+        compile_file(source, get_target(target).for_int8(), tmp_path / "kernel.vmfb", extra_flags=other_flags)
     assert not (tmp_path / "kernel.vmfb").exists()
 
 
