@@ -41,6 +41,7 @@ class QuantizeOptions:
     # "auto": the project's micro-kernels (quantune_mlir/kernels) for the layers they run, where the target's
     # CPU has them; "none": IREE's own codegen of the integer linalg for every layer
     kernels: str = "auto"
+    cost_model: bool = True  # with kernels: per layer, the calibrated cost model chooses kernel or IREE codegen
 
     def __post_init__(self):
         if self.kernels not in KERNEL_CHOICES:
@@ -160,7 +161,7 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
     library = kernels.library_for(get_target(target)) if options.kernels == "auto" else None
     key = kernels.target_config(get_target(target).for_int8().flag_file).object_key() if library else ""
     lowering = LowerQuant(expose_int8=options.expose_int8, kernels=library.name if library else "",
-                          kernel_target=key)
+                          kernel_target=key, cost_model=options.cost_model)
     run_passes(module, [lowering], failure_dir=build.path)
     with module.context:
         return module, tuple(exposed_names(entry_function(module, "main")))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from ..kernels import cost_model
 from ..mlir import LAYER_ATTR, POINT_ATTR, ir
 from ..quantization import INT_RANGES, requantize_multipliers
 from . import extern_conv
@@ -67,14 +68,18 @@ class LowerQuant(Pass):
     # flags): a module compiled for another CPU then fails to link instead of faulting on it.
     kernels: str = ""
     kernel_target: str = ""
+    # choose per layer between the kernel and IREE's codegen by the library's calibrated cost model
+    # (kernels/cost_model.py); false: the kernel for every layer it can run
+    cost_model: bool = True
 
     def run(self, module: ir.Module) -> None:
         if self.kernels and not self.kernel_target.startswith(("cpu=", "cpu_features=")):
             raise PassFailure(f"{self.name}: kernels={self.kernels} needs kernel-target=cpu=NAME (x86-64: the LLVM "
                               "CPU the module is compiled for, e.g. znver4) or kernel-target=cpu_features=LIST "
                               "(aarch64: the target's features as iree-compile resolves them)")
-        lowering = _Lowering(module, kernels.get_library(self.kernels) if self.kernels else None,
-                             self.kernel_target)
+        library = kernels.get_library(self.kernels) if self.kernels else None
+        lowering = _Lowering(module, library, self.kernel_target,
+                             cost_model.load(library.name) if library and self.cost_model else None)
         for op in module.body.operations:
             if op.operation.name == "func.func":
                 lowering.lower_function(op.operation, expose=self.expose_int8)
@@ -83,11 +88,12 @@ class LowerQuant(Pass):
 
 
 class _Lowering:
-    def __init__(self, module: ir.Module, library: kernels.KernelLibrary | None = None, key: str = ""):
+    def __init__(self, module: ir.Module, library: kernels.KernelLibrary | None = None, key: str = "",
+                 costs: cost_model.CostModel | None = None):
         self.constants = Constants(module)
         self.splicer = Splicer(module)
         self.storage: dict[ir.Value, ir.Value] = {}
-        self.library, self.key = library, key
+        self.library, self.key, self.costs = library, key, costs
         self.kernel_count = 0
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
@@ -202,7 +208,10 @@ class _Lowering:
         shape = tensor_shape(layer.activation.type)
         geometry = ((1, 1), (1, 1)) if layer.kind == "linear" else \
             (tuple(int_array(layer.op, "strides")), tuple(int_array(layer.op, "dilations")))
-        return extern_conv.supports(layer.kind, shape[1], shape[0], *geometry) is None
+        if extern_conv.supports(layer.kind, shape[1], shape[0], *geometry) is not None:
+            return False
+        work = cost_model.LayerWork.of(layer.kind, tensor_shape(layer.weight.type), tensor_shape(layer.op.results[0].type))
+        return self.costs is None or self.costs.prefers_kernel(work)
 
     def _call_kernel(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str,
                      call: extern_conv.ConvCall, zero_point: int) -> ir.Value:

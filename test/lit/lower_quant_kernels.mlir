@@ -1,7 +1,7 @@
-// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4' %S/lower_quant.mlir | FileCheck %s
-// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4' %S/lower_quant.mlir | FileCheck %s --check-prefix=CONTRACT
+// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' %S/lower_quant.mlir | FileCheck %s
+// RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=CONTRACT
 // RUN: not quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=NOCPU
-// RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18' %S/lower_quant.mlir | FileCheck %s --check-prefix=A64
+// RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=A64
 // RUN: not quantune-opt --quantune-lower-quant='kernels=armv9-sme kernel-target=cpu=x' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and

@@ -16,13 +16,14 @@ from test_int8_numerics import _assert_within_one_lsb, _int8_tensors, _quantized
 IREE_X86_DOT = "vnni: vpdpwssd"  # IREE 3.13 sign-extends int8 to i16 for its own int8 tiles
 
 
-def _audited(model_id: str, build_dir, plan_of, kernels: str = "auto") -> tuple[KernelAudit, tuple[str, ...]]:
+def _audited(model_id: str, build_dir, plan_of, kernels: str = "auto", cost_model: bool = False
+             ) -> tuple[KernelAudit, tuple[str, ...]]:
     """(the kernel audit quantize made of its x86_64 compile, layer ids), for a build without exposed int8
-    tensors, as users get it."""
+    tensors, as users get it (but by default with every layer the kernels can run on them)."""
     api.import_model(model_id, build_dir=build_dir)
     table = api.load_layer_table(build_dir)
     samples = api.calibration_samples(model_id, "fashion-mnist", 8)
-    options = QuantizeOptions(kernels=kernels)
+    options = QuantizeOptions(kernels=kernels, cost_model=cost_model)
     plan = calibrate(build_dir, plan_of(table), samples, options)
     return rewrite_and_compile(build_dir, plan, "x86_64", options).audit, table.ids
 
@@ -57,6 +58,18 @@ def test_x86_all_int8_layers_reach_vnni_kernels(model_id, kernels, tmp_path):
         else:
             assert (verdict.verdict, verdict.instructions) == (INT8, (IREE_X86_DOT,)), verdict
             assert verdict.contraction == "linalg.mmt4d i8 x i8 -> i32", verdict
+
+
+def test_the_cost_model_choice_shows_in_the_audit(tmp_path):
+    """The calibrated cost model (quantune_mlir/kernels/calibration) measured ResNet18's 512 -> 1000 classifier
+    faster on IREE's codegen than on the kernel (a fixed cost of the kernel's fp32 output): ResNet18-small's
+    smaller classifier goes to IREE too, its convs to the kernel."""
+    from quantune_mlir.kernels.cost_model import LayerWork, load
+    model = load("x86_64-avx512vnni")
+    assert model is not None and not model.prefers_kernel(LayerWork("linear", 64 * 10, 10))
+    audit, layers = _audited("resnet18-small", tmp_path, _all_int8, cost_model=True)
+    assert audit.verdict("fc").contraction == "linalg.mmt4d i8 x i8 -> i32"
+    assert all(audit.verdict(layer).contraction.startswith("call @quantune_conv") for layer in layers if layer != "fc")
 
 
 def test_mixed_builds_have_no_more_dispatches_than_all_int8(tmp_path):
