@@ -111,7 +111,8 @@ def build(name: str, part: str = "conv") -> BuiltLibrary:
         raise QuantuneError(f"kernel library {library.name} has no {part} kernel")
     source = SOURCE_DIR / file
     flags = library.flags()
-    digest = hashlib.sha256("\0".join([source.read_text(), *flags, _zig_version()]).encode()).hexdigest()[:16]
+    headers = [h.read_text() for h in sorted(SOURCE_DIR.glob("*.h"))]  # what the sources may include
+    digest = hashlib.sha256("\0".join([source.read_text(), *headers, *flags, _zig_version()]).encode()).hexdigest()[:16]
     folder = cache_dir() / f"{source.stem}-{digest}"
     built = BuiltLibrary(library, folder / f"{source.stem}.o", folder / f"{source.stem}.s")
     if built.object.is_file() and built.assembly.is_file():

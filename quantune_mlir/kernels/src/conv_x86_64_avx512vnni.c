@@ -17,25 +17,11 @@
 //   channels-first layout ([N][OH*OW]), which is the fp32 layers' layout: the dequantize costs no dispatch.
 //
 // Freestanding: no libc, no globals; IREE links the object into its dispatch library (hal.executable.objects).
-#include <stddef.h>
-#include <stdint.h>
+#include "conv_common.h"
 #include <immintrin.h>
 
 #define ROWS 6  // output pixels per register tile: 6 x 4 zmm accumulators of 16 channels, 24 of 32 registers
 
-typedef struct {
-  const int8_t* x;
-  const int8_t* w;
-  const int32_t* bias;
-  const float* mult;
-  const int8_t* residual;
-  int8_t* y;
-  float* y_f32;
-  int64_t pixels;
-  int64_t Wp, C, OW, N, Np, KH, KW, stride;
-  int32_t y_zp, lo, hi, residual_zp;
-  float residual_mult;
-} conv_args;
 
 static inline __attribute__((always_inline)) int32_t load4(const int8_t* p) {
   int32_t v;
@@ -56,8 +42,6 @@ static inline __attribute__((always_inline)) __m128i requantize16(__m512i t, con
   __m512i q = _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   return _mm512_cvtepi32_epi8(_mm512_add_epi32(q, _mm512_set1_epi32(a->y_zp)));
 }
-
-enum output { INT8, INT8_RESIDUAL, FLOAT32 };
 
 static inline __attribute__((always_inline)) void epilogue16(__m512i acc, int64_t row, int64_t n,
                                                              const conv_args* a, enum output out) {
@@ -127,31 +111,4 @@ static inline __attribute__((always_inline)) void conv(const conv_args* a, int64
   }
 }
 
-#define CONV_PARAMS                                                                                          \
-  const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset, const int32_t *bias, size_t bias_offset, \
-      const float *mult, size_t mult_offset
-#define GEOMETRY_PARAMS int64_t Wp, int64_t C, int64_t OW, int64_t N, int64_t Np, int64_t KH, int64_t KW, int64_t stride
-#define WORKGROUP_PARAMS int64_t m0, int64_t mcount, int64_t n0, int64_t ncount
-#define REQUANTIZE_PARAMS int8_t *y, size_t y_offset, GEOMETRY_PARAMS, int64_t y_zp, int64_t lo, int64_t hi
-
-void quantune_conv_s8_avx512vnni(CONV_PARAMS, REQUANTIZE_PARAMS, WORKGROUP_PARAMS) {
-  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0,
-                 Wp, C, OW, N, Np, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0, 0.0f};
-  conv(&a, m0, mcount, n0, ncount, INT8);
-}
-
-void quantune_conv_residual_s8_avx512vnni(CONV_PARAMS, const int8_t *residual, size_t residual_offset,
-                                          int64_t residual_zp, float residual_mult, REQUANTIZE_PARAMS,
-                                          WORKGROUP_PARAMS) {
-  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, residual + residual_offset,
-                 y + y_offset, 0, 0, Wp, C, OW, N, Np, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi,
-                 (int32_t)residual_zp, residual_mult};
-  conv(&a, m0, mcount, n0, ncount, INT8_RESIDUAL);
-}
-
-void quantune_conv_f32_avx512vnni(CONV_PARAMS, float *y, size_t y_offset, GEOMETRY_PARAMS, int64_t pixels,
-                                  WORKGROUP_PARAMS) {
-  conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, 0, y + y_offset, pixels,
-                 Wp, C, OW, N, Np, KH, KW, stride, 0, 0, 0, 0, 0.0f};
-  conv(&a, m0, mcount, n0, ncount, FLOAT32);
-}
+QUANTUNE_CONV_ENTRIES(avx512vnni)
