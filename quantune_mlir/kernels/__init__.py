@@ -61,7 +61,7 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "peak_x86_64_avx512vnni.c", "x86_64-freestanding-none",
                   "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni", "embedded-elf-x86_64",
                   "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
-                  "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512", "quantune_peak_avx512vnni",
+                  "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512vnni", "quantune_peak_avx512vnni",
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", None, None, "aarch64-freestanding-none",
                   "generic+dotprod", "embedded-elf-arm_64", "quantune_conv_s8_dotprod",
@@ -151,6 +151,27 @@ def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
     padded = padded_channels(filters)
     columns = np.pad(columns, ((0, 0), (0, padded - filters)))
     return np.ascontiguousarray(columns.reshape(-1, 4, padded).transpose(0, 2, 1)).astype(np.int8)
+
+
+# The channel order within 16 channels that interleaving two taps' 16-bit values leaves in a vector
+# (src/depthwise_x86_64_avx512.c).
+DEPTHWISE_LANE_CHANNELS = np.array([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15])
+
+
+def pack_depthwise_weights(weight: np.ndarray) -> np.ndarray:
+    """int8 weights [C][KH][KW] in the depthwise kernel's layout: [Cp/16][pairs of taps][16][2] int16, the taps
+    in row-major order (an odd last one paired with zeros), the channels of a block in DEPTHWISE_LANE_CHANNELS
+    order."""
+    channels = weight.shape[0]
+    taps = weight.reshape(channels, -1).T  # [T][C]
+    taps = np.pad(taps, ((0, taps.shape[0] % 2), (0, padded_channels(channels) - channels)))
+    blocks = taps.reshape(taps.shape[0] // 2, 2, -1, 16)[:, :, :, DEPTHWISE_LANE_CHANNELS]  # [pair][2][block][16]
+    return np.ascontiguousarray(blocks.transpose(2, 0, 3, 1)).astype(np.int16)
+
+
+def depthwise_lane_order(values: np.ndarray) -> np.ndarray:
+    """Per-channel values (padded to 16s) in the depthwise kernel's lane order within each block of 16."""
+    return np.ascontiguousarray(values.reshape(-1, 16)[:, DEPTHWISE_LANE_CHANNELS].reshape(-1))
 
 
 def padded_channels(filters: int) -> int:

@@ -89,13 +89,13 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     built = kernels.build(library.name, "depthwise")
     channels = call.output_shape[3]
     padded = kernels.padded_channels(channels)
-    weight = np.pad(call.weight.transpose(1, 2, 0), ((0, 0), (0, 0), (0, padded - channels)))  # [KH][KW][Cp]
-    bias = kernels.pad_channels(call.bias.astype(np.int32))
-    multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
+    weight = kernels.pack_depthwise_weights(call.weight)
+    bias = kernels.depthwise_lane_order(kernels.pad_channels(call.bias.astype(np.int32)))
+    multipliers = kernels.depthwise_lane_order(kernels.pad_channels(call.multipliers.astype(np.float32)))
     y_type = _tensor(call.output_shape, "i8")
-    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(weight.shape, "i8")),
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(weight.shape, "i16")),
                 ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
-    lines = [f"%w = arith.constant {dense(np.ascontiguousarray(weight))}", f"%kbias = arith.constant {dense(bias)}",
+    lines = [f"%w = arith.constant {dense(weight)}", f"%kbias = arith.constant {dense(bias)}",
              f"%kmult = arith.constant {dense(multipliers)}",
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..mlir import ir, passmanager
 
-_MLIR_INT = {np.dtype(np.int8): "i8", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64",
+_MLIR_INT = {np.dtype(np.int8): "i8", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64",
              np.dtype(np.float32): "f32"}
 
 

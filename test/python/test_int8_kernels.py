@@ -13,7 +13,8 @@ from quantune_mlir.zoo import parse_zoo_id
 
 from test_int8_numerics import _assert_within_one_lsb, _int8_tensors, _quantized, alternating, first_and_last_fp32
 
-IREE_X86_DOT = "vnni: vpdpwssd"  # IREE 3.13 sign-extends int8 to i16 for its own int8 tiles
+IREE_X86_DOT = "vnni: vpdpwssd"  # IREE 3.13 sign-extends int8 to i16 for its own int8 tiles (and so do the
+# project's depthwise kernels, to pair taps)
 
 
 def _audited(model_id: str, build_dir, plan_of, kernels: str = "auto", cost_model: bool = False
@@ -42,19 +43,20 @@ def _depthwise_layers(model_id: str) -> set[str]:
 @pytest.mark.parametrize("kernels", ["auto", "none"])
 @pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small"])
 def test_x86_all_int8_layers_reach_vnni_kernels(model_id, kernels, tmp_path):
-    """With the project's kernels (auto), every conv and linear layer runs vpdpbusd in a linked kernel; without
-    them, IREE's data-tiled mmt4d with vpdpwssd. Depthwise convs have no reduction over channels for a dot
-    product: both IREE's vectorisation and the project's kernel multiply widened values (vpmulld)."""
+    """With the project's kernels (auto), every conv and linear layer runs vpdpbusd in a linked kernel and every
+    depthwise conv vpdpwssd (two taps of a channel per 32-bit lane); without them, IREE's data-tiled mmt4d with
+    vpdpwssd, and for depthwise convs IREE's vectorisation with widened multiplies (vpmulld)."""
     audit, layers = _audited(model_id, tmp_path, _all_int8, kernels)
     depthwise = _depthwise_layers(model_id)
     for layer in layers:
         verdict = audit.verdict(layer)
-        if layer in depthwise:
+        if kernels == "auto":
+            kernel = "call @quantune_depthwise" if layer in depthwise else "call @quantune_conv"
+            instruction = IREE_X86_DOT if layer in depthwise else "vnni: vpdpbusd"
+            assert verdict.verdict == INT8 and instruction in verdict.instructions, verdict
+            assert verdict.contraction.startswith(kernel), verdict
+        elif layer in depthwise:
             assert (verdict.verdict, verdict.instructions) == (INT8_NO_DOT, ("vpmulld",)), verdict
-            assert verdict.contraction.startswith("call @quantune_depthwise") == (kernels == "auto"), verdict
-        elif kernels == "auto":
-            assert (verdict.verdict, verdict.instructions) == (INT8, ("vnni: vpdpbusd",)), verdict
-            assert verdict.contraction.startswith("call @quantune_conv"), verdict
         else:
             assert (verdict.verdict, verdict.instructions) == (INT8, (IREE_X86_DOT,)), verdict
             assert verdict.contraction == "linalg.mmt4d i8 x i8 -> i32", verdict
