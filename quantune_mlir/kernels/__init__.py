@@ -49,6 +49,9 @@ class KernelLibrary:
     # the dot product multiplies unsigned by signed bytes (x86 vpdpbusd): int8 activations enter as x ^ 0x80
     # and the bias carries -128 * sum(w); aarch64's sdot multiplies signed bytes as they are
     unsigned_activations: bool
+    # taps of one channel a 32-bit lane of the depthwise kernel's dot product holds: 2 (x86 vpdpwssd on int16)
+    # or 4 (aarch64 sdot on int8); pack_depthwise_weights lays the weights out for it
+    depthwise_taps_per_lane: int
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -62,11 +65,11 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni", "embedded-elf-x86_64",
                   "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
                   "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512vnni", "quantune_peak_avx512vnni",
-                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True),
-    KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", None, None, "aarch64-freestanding-none",
-                  "generic+dotprod", "embedded-elf-arm_64", "quantune_conv_s8_dotprod",
-                  "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", None, None, 0, ("dotprod",),
-                  False),
+                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, 2),
+    KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
+                  "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64", "quantune_conv_s8_dotprod",
+                  "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", "quantune_depthwise_s8_dotprod",
+                  None, 0, ("dotprod",), False, 4),
 )}
 
 
@@ -153,25 +156,29 @@ def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(columns.reshape(-1, 4, padded).transpose(0, 2, 1)).astype(np.int8)
 
 
-# The channel order within 16 channels that interleaving two taps' 16-bit values leaves in a vector
-# (src/depthwise_x86_64_avx512.c).
-DEPTHWISE_LANE_CHANNELS = np.array([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15])
+# The channel order within 16 channels that interleaving two taps' 16-bit values leaves in an x86 vector
+# (src/depthwise_x86_64_avx512.c); interleaving four taps' bytes on aarch64 keeps the channels in order.
+_PAIRED_LANE_CHANNELS = np.array([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15])
 
 
-def pack_depthwise_weights(weight: np.ndarray) -> np.ndarray:
-    """int8 weights [C][KH][KW] in the depthwise kernel's layout: [Cp/16][pairs of taps][16][2] int16, the taps
-    in row-major order (an odd last one paired with zeros), the channels of a block in DEPTHWISE_LANE_CHANNELS
-    order."""
+def pack_depthwise_weights(weight: np.ndarray, taps_per_lane: int) -> np.ndarray:
+    """int8 weights [C][KH][KW] in a depthwise kernel's layout: [Cp/16][groups of taps][16][taps_per_lane], the
+    taps in row-major order (the last group padded with zero taps), int16 in the paired lane order for 2 taps a
+    lane, int8 in channel order for 4."""
     channels = weight.shape[0]
     taps = weight.reshape(channels, -1).T  # [T][C]
-    taps = np.pad(taps, ((0, taps.shape[0] % 2), (0, padded_channels(channels) - channels)))
-    blocks = taps.reshape(taps.shape[0] // 2, 2, -1, 16)[:, :, :, DEPTHWISE_LANE_CHANNELS]  # [pair][2][block][16]
-    return np.ascontiguousarray(blocks.transpose(2, 0, 3, 1)).astype(np.int16)
+    taps = np.pad(taps, ((0, -taps.shape[0] % taps_per_lane), (0, padded_channels(channels) - channels)))
+    groups = taps.reshape(taps.shape[0] // taps_per_lane, taps_per_lane, -1, 16)  # [group][tap][block][16]
+    if taps_per_lane == 2:
+        groups = groups[:, :, :, _PAIRED_LANE_CHANNELS].astype(np.int16)
+    return np.ascontiguousarray(groups.transpose(2, 0, 3, 1))
 
 
-def depthwise_lane_order(values: np.ndarray) -> np.ndarray:
-    """Per-channel values (padded to 16s) in the depthwise kernel's lane order within each block of 16."""
-    return np.ascontiguousarray(values.reshape(-1, 16)[:, DEPTHWISE_LANE_CHANNELS].reshape(-1))
+def depthwise_lane_order(values: np.ndarray, taps_per_lane: int) -> np.ndarray:
+    """Per-channel values (padded to 16s) in a depthwise kernel's lane order within each block of 16."""
+    if taps_per_lane != 2:
+        return values
+    return np.ascontiguousarray(values.reshape(-1, 16)[:, _PAIRED_LANE_CHANNELS].reshape(-1))
 
 
 def padded_channels(filters: int) -> int:

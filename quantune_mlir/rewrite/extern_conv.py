@@ -89,11 +89,12 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     built = kernels.build(library.name, "depthwise")
     channels = call.output_shape[3]
     padded = kernels.padded_channels(channels)
-    weight = kernels.pack_depthwise_weights(call.weight)
-    bias = kernels.depthwise_lane_order(kernels.pad_channels(call.bias.astype(np.int32)))
-    multipliers = kernels.depthwise_lane_order(kernels.pad_channels(call.multipliers.astype(np.float32)))
+    lanes = library.depthwise_taps_per_lane
+    weight = kernels.pack_depthwise_weights(call.weight, lanes)
+    bias = kernels.depthwise_lane_order(kernels.pad_channels(call.bias.astype(np.int32)), lanes)
+    multipliers = kernels.depthwise_lane_order(kernels.pad_channels(call.multipliers.astype(np.float32)), lanes)
     y_type = _tensor(call.output_shape, "i8")
-    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(weight.shape, "i16")),
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(weight.shape, "i16" if lanes == 2 else "i8")),
                 ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
     lines = [f"%w = arith.constant {dense(weight)}", f"%kbias = arith.constant {dense(bias)}",
              f"%kmult = arith.constant {dense(multipliers)}",

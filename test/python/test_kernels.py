@@ -122,10 +122,11 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path, target):
     assert {-128, 100} <= set(np.unique(got).tolist())  # both bounds reached
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("height, channels, kernel, stride", [(10, 32, 3, 1), (11, 20, 3, 2), (9, 16, 5, 1)])
-def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, stride):
-    """Channels-last depthwise: 16 channels a vector, a masked tail (20 channels), stride 2, the generic
-    (non-3x3) loop."""
+def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, stride, target):
+    """Channels-last depthwise: 16 channels a vector, a channel tail (20 channels), stride 2, the generic (non-3x3)
+    loop with an odd number of taps (25)."""
     rng = np.random.default_rng(channels)
     x = rng.integers(-128, 128, (1, height, height, channels), dtype=np.int8)
     x[0, 0, :, :] = -128  # the extremes of both operands
@@ -136,10 +137,10 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     out = (height - kernel) // stride + 1
     call = extern_conv.ConvCall("layer", x.shape, (1, out, out, channels), (kernel, kernel), stride, w, bias,
                                 multipliers, -3, (-128, 127), None)
-    body, executable = extern_conv.emit_depthwise(call, *_library_and_key("x86_64"), "kernel", "%arg0")
+    body, executable = extern_conv.emit_depthwise(call, *_library_and_key(target), "kernel", "%arg0")
     y_type = f"tensor<1x{out}x{out}x{channels}xi8>"
     got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{height}x{channels}xi8>) "
-                           f"-> {y_type} {{\n" + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", "x86_64", [x])
+                           f"-> {y_type} {{\n" + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", target, [x])
     acc = np.zeros((out, out, channels), np.int64)
     for i in range(kernel):
         for j in range(kernel):
@@ -166,7 +167,7 @@ def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path, tar
 
 
 @pytest.mark.parametrize("library, instruction, parts", [("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise")),
-                                                          ("aarch64-dotprod", "sdot", ("conv",))])
+                                                          ("aarch64-dotprod", "sdot", ("conv", "depthwise"))])
 def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instruction, parts):
     nm = shutil.which("nm")
     assert nm, "binutils' nm checks the object's undefined symbols: apt-get install binutils"

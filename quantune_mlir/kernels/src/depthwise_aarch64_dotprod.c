@@ -1,0 +1,68 @@
+// int8 depthwise convolution with the requantize epilogue inside, for aarch64 with the dot-product extension:
+// the computation of depthwise_x86_64_avx512.c (see there) with `sdot` over taps, four taps of one channel per
+// 32-bit lane. Four taps' 16 channels are interleaved byte-wise, then pair-wise (zip1/zip2), which leaves the
+// channels in their own order: lane j of vector v is channel 4v + j.
+//
+// - x: the zero-point padded input, [Hp][Wp][C] int8.
+// - w: [Cp/16][groups of 4 taps][16][4] int8: per block of 16 channels and group of taps (kh, kw in row-major
+//   order, the last group padded with zero taps), each channel's four weights.
+// - bias (i32) and mult (f32): Cp entries. y: [OH][OW][C] int8.
+#include "conv_common.h"
+#include <arm_neon.h>
+#include "epilogue_aarch64.h"
+
+#define MAX_GROUPS 7  // up to 5x5 kernels
+
+// 16 channels of one tap; at the channel tail only what lies inside the row (the weights there are zero).
+static inline __attribute__((always_inline)) int8x16_t load_tap(const int8_t* p, int64_t left) {
+  if (left >= 16) return vld1q_s8(p);
+  int8_t bytes[16] = {0};
+  for (int64_t j = 0; j < left; ++j) bytes[j] = p[j];
+  return vld1q_s8(bytes);
+}
+
+static inline __attribute__((always_inline)) void depthwise(const conv_args* a, const int8_t* w, int64_t Cp,
+                                                            const int64_t KH, const int64_t KW, int64_t oh0,
+                                                            int64_t ohcount) {
+  const int64_t taps = KH * KW, groups = (taps + 3) / 4;
+  for (int64_t c = 0; c < Cp; c += 16) {
+    int64_t left = a->C - c;
+    int8x16_t weights[MAX_GROUPS][4];
+    for (int64_t g = 0; g < groups; ++g)
+      for (int v = 0; v < 4; ++v) weights[g][v] = vld1q_s8(w + ((c / 16) * groups + g) * 64 + 16 * v);
+    for (int64_t oh = oh0; oh < oh0 + ohcount; ++oh) {
+      for (int64_t ow = 0; ow < a->OW; ++ow) {
+        const int8_t* origin = a->x + ((oh * a->stride) * a->Wp + ow * a->stride) * a->C + c;
+        int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+        for (int64_t g = 0; g < groups; ++g) {
+          int8x16_t t[4];
+          for (int k = 0; k < 4; ++k) {
+            int64_t tap = 4 * g + k;
+            t[k] = tap < taps ? load_tap(origin + ((tap / KW) * a->Wp + tap % KW) * a->C, left) : vdupq_n_s8(0);
+          }
+          int16x8_t low01 = vreinterpretq_s16_s8(vzip1q_s8(t[0], t[1])), high01 = vreinterpretq_s16_s8(vzip2q_s8(t[0], t[1]));
+          int16x8_t low23 = vreinterpretq_s16_s8(vzip1q_s8(t[2], t[3])), high23 = vreinterpretq_s16_s8(vzip2q_s8(t[2], t[3]));
+          acc[0] = vdotq_s32(acc[0], vreinterpretq_s8_s16(vzip1q_s16(low01, low23)), weights[g][0]);
+          acc[1] = vdotq_s32(acc[1], vreinterpretq_s8_s16(vzip2q_s16(low01, low23)), weights[g][1]);
+          acc[2] = vdotq_s32(acc[2], vreinterpretq_s8_s16(vzip1q_s16(high01, high23)), weights[g][2]);
+          acc[3] = vdotq_s32(acc[3], vreinterpretq_s8_s16(vzip2q_s16(high01, high23)), weights[g][3]);
+        }
+        epilogue16(acc, oh * a->OW + ow, c, a, INT8);
+      }
+    }
+  }
+}
+
+void quantune_depthwise_s8_dotprod(const int8_t* x, size_t x_offset, const int8_t* w, size_t w_offset,
+                                   const int32_t* bias, size_t bias_offset, const float* mult, size_t mult_offset,
+                                   int8_t* y, size_t y_offset, int64_t Wp, int64_t C, int64_t Cp, int64_t OW,
+                                   int64_t KH, int64_t KW, int64_t stride, int64_t y_zp, int64_t lo, int64_t hi,
+                                   int64_t oh0, int64_t ohcount) {
+  // the epilogue reads the output's channel count as N and its pixels as rows of N
+  conv_args a = {x + x_offset, 0, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0,
+                 Wp, C, OW, C, Cp, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0, 0.0f};
+  if (KH == 3 && KW == 3)  // MobileNet's: unrolled, three groups of taps in registers
+    depthwise(&a, w + w_offset, Cp, 3, 3, oh0, ohcount);
+  else
+    depthwise(&a, w + w_offset, Cp, KH, KW, oh0, ohcount);
+}
