@@ -5,7 +5,9 @@ Per code path and layer kind, time = a * multiply-accumulates + b * outputs + c 
 and the launch), fitted by least squares to the per-layer times `scripts/kernel_layer_costs.py
 --write-calibration` measured on one profile of each path. The measurements and the fit are kept in
 `calibration/<library>.json` beside this file, so that the choice can be checked against what was measured.
-Without a calibration for the library, every layer the kernels can run goes to them.
+Without a calibration for the library, and for layers smaller or larger than any it measured of their kind (a
+straight line through 224x224 layers says little about a 28x28 model's), every layer the kernels can run goes
+to them.
 """
 from __future__ import annotations
 
@@ -39,12 +41,18 @@ _TABLE_KINDS = {"depthwise": "depthwise_conv"}  # the rewrite's name for it
 class CostModel:
     library: str
     coefficients: dict[str, tuple[float, float, float]]  # "<path>:<kind>" -> (ms per MAC, per output, per layer)
+    # kind -> the smallest and largest MACs of a measured layer: the model does not extrapolate beyond them
+    measured_macs: dict[str, tuple[int, int]]
 
     def milliseconds(self, path: str, work: LayerWork) -> float | None:
         fit = self.coefficients.get(f"{path}:{work.kind}")
         return None if fit is None else fit[0] * work.macs + fit[1] * work.outputs + fit[2]
 
     def prefers_kernel(self, work: LayerWork) -> bool:
+        """The kernel unless the model, within the layer sizes it was measured on, predicts IREE faster."""
+        low, high = self.measured_macs.get(work.kind, (0, -1))
+        if not low <= work.macs <= high:
+            return True
         kernel, iree = self.milliseconds("kernel", work), self.milliseconds("iree", work)
         return kernel is None or iree is None or kernel <= iree
 
@@ -64,7 +72,13 @@ def fit(library: str, measurements: list[dict]) -> CostModel:
             times = np.array([m[f"{path}_ms"] for m in rows], np.float64)
             per_mac, *rest, per_layer = _non_negative_least_squares(design, times)
             coefficients[f"{path}:{kind}"] = (per_mac, rest[0] if rest else 0.0, per_layer)
-    return CostModel(library, coefficients)
+    return CostModel(library, coefficients, _measured_macs(measurements))
+
+
+def _measured_macs(measurements: list[dict]) -> dict[str, tuple[int, int]]:
+    kinds = {m["kind"] for m in measurements}
+    return {kind: (min(m["macs"] for m in measurements if m["kind"] == kind),
+                   max(m["macs"] for m in measurements if m["kind"] == kind)) for kind in kinds}
 
 
 def _non_negative_least_squares(design: np.ndarray, times: np.ndarray) -> list[float]:
@@ -101,4 +115,5 @@ def load(library: str) -> CostModel | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return CostModel(library, {k: tuple(v) for k, v in data["coefficients"].items()})
+    return CostModel(library, {k: tuple(v) for k, v in data["coefficients"].items()},
+                     _measured_macs(data["measurements"]))

@@ -27,8 +27,12 @@ def test_fit_recovers_the_coefficients_and_chooses_the_faster_path():
     assert model.coefficients["kernel:conv"] == pytest.approx((1 / 2e8, 5e-5, 2e-3), rel=1e-6, abs=1e-9)
     assert model.coefficients["iree:conv"] == pytest.approx((1 / 9e7, 4e-4, 0.0), rel=1e-6, abs=1e-9)
     assert model.prefers_kernel(LayerWork("conv", 10 ** 8, 10 ** 5))
-    # a layer so small that the kernel's fixed cost dominates goes to IREE
-    assert not model.prefers_kernel(LayerWork("conv", 1000, 1))
+    # a kernel with a fixed cost of 10 us: within the measured sizes small layers go to IREE, large ones to the
+    # kernel; outside them the model does not extrapolate, the kernel runs it
+    fixed = CostModel("lib", {"kernel:conv": (1e-9, 0.0, 1e-2), "iree:conv": (2e-9, 0.0, 0.0)}, {"conv": (1000, 10 ** 8)})
+    assert not fixed.prefers_kernel(LayerWork("conv", 10 ** 6, 1))
+    assert fixed.prefers_kernel(LayerWork("conv", 10 ** 8, 1))
+    assert fixed.prefers_kernel(LayerWork("conv", 10, 1))
     # a kind measured once has no opinion: the kernel runs it; measured twice, time = a * MACs + c
     assert "kernel:depthwise_conv" not in fit("lib", rows + [_measured("depthwise_conv", 1e6, 1e5)]).coefficients
     assert model.prefers_kernel(LayerWork("depthwise_conv", 10, 10))
@@ -50,6 +54,7 @@ def test_calibration_round_trips_through_its_file(tmp_path, monkeypatch):
     rows = [_measured("linear", m, o) for m, o in [(1e4, 10), (5e5, 1000), (2e6, 100), (8e5, 700)]]
     written = cost_model.write_calibration("lib", rows, "znver4")
     assert cost_model.load("lib") == written and isinstance(written, CostModel)
+    assert written.measured_macs == {"linear": (10 ** 4, 2 * 10 ** 6)}
     saved = json.loads((tmp_path / "lib.json").read_text())
     assert saved["machine"] == "znver4" and saved["measurements"] == rows
     assert cost_model.load("other") is None

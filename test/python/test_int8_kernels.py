@@ -64,12 +64,12 @@ def test_x86_all_int8_layers_reach_vnni_kernels(model_id, kernels, tmp_path):
 
 def test_the_cost_model_choice_shows_in_the_audit(tmp_path):
     """The calibrated cost model (quantune_mlir/kernels/calibration) measured ResNet18's 512 -> 1000 classifier
-    faster on IREE's codegen than on the kernel (a fixed cost of the kernel's fp32 output). Each layer of the
-    build runs where the model predicts it faster: ResNet18-small's small classifier on IREE, its convs
-    (nearly all) on the kernel."""
+    faster on IREE's codegen than on the kernel (a fixed cost of the kernel's fp32 output), and predicts so. Each
+    layer of a build runs where the model says: ResNet18-small's layers are smaller than any it measured, so
+    all of them run on the kernels."""
     from quantune_mlir.kernels.cost_model import LayerWork, load
     model = load("x86_64-avx512vnni")
-    assert model is not None and not model.prefers_kernel(LayerWork("linear", 64 * 10, 10))
+    assert model is not None and not model.prefers_kernel(LayerWork("linear", 512 * 1000, 1000))
     audit, layers = _audited("resnet18-small", tmp_path, _all_int8, cost_model=True)
     table = api.load_layer_table(tmp_path)
     on_kernel = []
@@ -77,7 +77,7 @@ def test_the_cost_model_choice_shows_in_the_audit(tmp_path):
         on_kernel.append(audit.verdict(layer.id).contraction.startswith("call @quantune_conv"))
         work = LayerWork.of(layer.kind, tuple(layer.weight_shape), tuple(layer.output_shape))
         assert on_kernel[-1] == model.prefers_kernel(work), (layer.id, audit.verdict(layer.id))
-    assert not on_kernel[-1] and sum(on_kernel) >= 15
+    assert all(on_kernel)
 
 
 def test_mixed_builds_have_no_more_dispatches_than_all_int8(tmp_path):
