@@ -8,7 +8,6 @@ import torch
 
 from quantune_mlir import api
 from quantune_mlir.build_dir import IMPORT_MLIR
-from quantune_mlir.compile import compile_file, get_target
 from quantune_mlir.data.resolve import load_data
 from quantune_mlir.decision.plan import LayerPlan, PrecisionPlan
 from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
@@ -92,10 +91,11 @@ def test_mixed_plans_match_the_reference(plan_of, tmp_path):
 
 @pytest.mark.slow
 def test_vmvx_and_x86_int8_builds_agree_within_one_lsb(tmp_path):
+    """The same calibrated plan lowered for each: x86_64 on the project's kernels, vmvx on integer linalg."""
     build, test_input = _quantized("resnet18-small", tmp_path)
-    vmvx = compile_file(build.lowered_mlir, get_target("vmvx"), tmp_path / "50_vmvx_quantized.vmfb")
     _, x86 = _int8_tensors(build.vmfb, build, test_input)
-    _, interpreted = _int8_tensors(vmvx, build, test_input)
+    vmvx = rewrite_and_compile(tmp_path, build.plan, "vmvx", EXPOSE)
+    _, interpreted = _int8_tensors(vmvx.vmfb, vmvx, test_input)
     _assert_within_one_lsb(interpreted, x86)
 
 
