@@ -222,12 +222,9 @@ class _Lowering:
             lines, x, x_shape = _padded(layer, x_shape, zero_point)
             call = dataclasses.replace(call, input_shape=x_shape, kernel_size=tuple(call.weight.shape[1:]),
                                        stride=int_array(layer.op, "strides")[0])
-            self.kernel_count += 1
-            body, executable = extern_conv.emit_depthwise(call, self.library, self.key,
-                                                          f"quantune_kernel_{self.kernel_count}", x)
-            (value,) = self.splicer.call(before, args, [result], "\n".join([*lines, *body, f"return %y : {result}"]),
-                                         layer.op.location, symbols=executable)
-            return value
+            body, executable = extern_conv.emit_depthwise(call, self.library, self.key, self._kernel_symbol(), x)
+            return self._splice_kernel(layer, before, args, result, [*lines, *body, f"return %y : {result}"],
+                                       executable)
         if layer.kind == "linear":  # a 1x1 conv on a 1x1 image
             lines = [f"%x = tensor.expand_shape %arg0 [[0, 1, 2], [3]] output_shape [1, 1, 1, {x_shape[1]}] : "
                      f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]
@@ -246,9 +243,7 @@ class _Lowering:
                 residual = "%res"
         call = dataclasses.replace(call, input_shape=x_shape, output_shape=out_shape, kernel_size=kernel,
                                    stride=stride)
-        self.kernel_count += 1
-        body, executable = extern_conv.emit(call, self.library, self.key,
-                                            f"quantune_kernel_{self.kernel_count}", x, residual)
+        body, executable = extern_conv.emit(call, self.library, self.key, self._kernel_symbol(), x, residual)
         lines += body
         if layer.kind == "linear":  # back to [batch][features] from NHWC (int8) or NCHW (f32) with 1x1 pixels
             element, groups = ("f32", "[[0], [1, 2, 3]]") if call.dequantize else ("i8", "[[0, 1, 2], [3]]")
@@ -257,6 +252,14 @@ class _Lowering:
                       f"{result}", f"return %y4 : {result}"]
         else:
             lines.append(f"return %y : {result}")
+        return self._splice_kernel(layer, before, args, result, lines, executable)
+
+    def _kernel_symbol(self) -> str:
+        self.kernel_count += 1
+        return f"quantune_kernel_{self.kernel_count}"
+
+    def _splice_kernel(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str,
+                       lines: list[str], executable: str) -> ir.Value:
         (value,) = self.splicer.call(before, args, [result], "\n".join(lines), layer.op.location,
                                      symbols=executable)
         return value

@@ -242,3 +242,14 @@ def test_mobilenet_v2_with_kernels_equals_the_integer_linalg_path(tmp_path):
     without, _ = _int8_tensors("mobilenet_v2-small", tmp_path, lambda t: PrecisionPlan.uniform(t, "int8"), "none")
     for name in with_kernels:
         assert np.array_equal(with_kernels[name], without[name]), name
+
+
+def test_bad_kernel_choices_and_objects_that_call_out_are_errors(tmp_path):
+    from quantune_mlir import QuantuneError
+    with pytest.raises(QuantuneError, match=r"kernels 'fast': choose one of auto, none"):
+        QuantizeOptions(kernels="fast")
+    assembly = tmp_path / "conv.s"
+    assembly.write_text("quantune_conv:\n\tvpdpbusd %zmm1, %zmm2, %zmm3\n\tcall\tmemset@PLT\n\tret\n")
+    with pytest.raises(QuantuneError, match=r"the object calls memset, which no IREE dispatch library provides; "
+                                            r"rewrite src/conv\.c without it"):
+        kernels._check_freestanding(assembly, kernels.get_library(LIBRARY))
