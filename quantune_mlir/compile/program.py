@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import kernels
 from ..errors import QuantuneError
 from ..mlir import LAYER_ATTR, ir, layer_names_in_location_text
 
@@ -89,7 +90,8 @@ def _entry_point_contractions(executable: ir.Operation) -> dict[str, tuple[Contr
         if _symbol(function) in imported:
             continue
         candidates = ((op, _multiplied_inputs(op)) for op in _find(function, lambda op: op.name.startswith("linalg.")))
-        calls = _find(function, lambda op: op.name == "func.call" and _callee(op) in imported)
+        calls = _find(function, lambda op: op.name == "func.call" and _callee(op) in imported
+                      and kernels.multiplies(_callee(op)))
         found[_symbol(function)] = (
             *(_contraction(op, multiplied) for op, multiplied in candidates if multiplied),
             *(_kernel_call(call, imported[_callee(call)]) for call in calls))

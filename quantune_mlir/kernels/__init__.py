@@ -36,6 +36,7 @@ class KernelLibrary:
     source: str  # file in src/: the conv kernels
     depthwise_source: str | None  # file in src/: the depthwise kernel, if the library has one
     peak_source: str | None  # file in src/: the multiply-accumulate peak loop the benchmark measures
+    quantize_source: str  # file in src/: the fp32 -> int8 channels-last quantize of a model's input
     zig_target: str
     zig_cpu: str  # zig's -mcpu: baseline CPU plus the features the kernels use
     executable_format: str  # IREE's embedded-ELF format for the architecture
@@ -44,6 +45,7 @@ class KernelLibrary:
     conv_f32_symbol: str
     depthwise_symbol: str | None
     peak_symbol: str | None
+    quantize_symbol: str
     macs_per_peak_iteration: int
     required_features: tuple[str, ...]  # LLVM feature names the target must have to run the object
     # the dot product multiplies unsigned by signed bytes (x86 vpdpbusd): int8 activations enter as x ^ 0x80
@@ -61,15 +63,16 @@ class KernelLibrary:
 
 LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
     KernelLibrary("x86_64-avx512vnni", "x86_64", "conv_x86_64_avx512vnni.c", "depthwise_x86_64_avx512.c",
-                  "peak_x86_64_avx512vnni.c", "x86_64-freestanding-none",
+                  "peak_x86_64_avx512vnni.c", "quantize_x86_64_avx512.c", "x86_64-freestanding-none",
                   "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx512vnni", "embedded-elf-x86_64",
                   "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
                   "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512vnni", "quantune_peak_avx512vnni",
+                  "quantune_quantize_s8_avx512",
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, 2),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
-                  "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64", "quantune_conv_s8_dotprod",
-                  "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", "quantune_depthwise_s8_dotprod",
-                  None, 0, ("dotprod",), False, 4),
+                  "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
+                  "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", "quantune_depthwise_s8_dotprod",
+                  None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, 4),
 )}
 
 
@@ -78,6 +81,11 @@ class BuiltLibrary:
     library: KernelLibrary
     object: Path
     assembly: Path
+
+
+def multiplies(symbol: str) -> bool:
+    """Whether a kernel entry point is a contraction (conv, depthwise), not the input quantize."""
+    return all(symbol != library.quantize_symbol for library in LIBRARIES.values())
 
 
 def get_library(name: str) -> KernelLibrary:
@@ -106,10 +114,11 @@ def _zig(*args: str) -> str:
 
 @functools.cache
 def build(name: str, part: str = "conv") -> BuiltLibrary:
-    """The object and assembly of one part of library `name` (conv, depthwise, or peak: the loop the
-    benchmark measures the machine's peak with), built into the cache unless already there."""
+    """The object and assembly of one part of library `name` (conv, depthwise, quantize, or peak: the loop
+    the benchmark measures the machine's peak with), built into the cache unless already there."""
     library = get_library(name)
-    file = {"conv": library.source, "depthwise": library.depthwise_source, "peak": library.peak_source}[part]
+    file = {"conv": library.source, "depthwise": library.depthwise_source, "peak": library.peak_source,
+            "quantize": library.quantize_source}[part]
     if file is None:
         raise QuantuneError(f"kernel library {library.name} has no {part} kernel")
     source = SOURCE_DIR / file

@@ -119,6 +119,32 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
                              args, body)
 
 
+def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: int, bounds: tuple[int, int],
+                  library: kernels.KernelLibrary, key: str, symbol: str, x: str, where: str
+                  ) -> tuple[list[str], str]:
+    """The quantize of an fp32 tensor x of the model's layout `shape` (1, C, H, W) into int8 channels-last, as
+    one dispatch of the library's quantize kernel: (body lines computing %y, the executable)."""
+    built = kernels.build(library.name, "quantize")
+    _, channels, height, width = shape
+    pixels = height * width
+    blocks = min(-(-pixels // 16), _TARGET_WORKGROUPS)
+    block = -(-(-(-pixels // blocks)) // 16) * 16
+    blocks = -(-pixels // block)
+    x_type, y_type = _tensor(shape, "f32"), _tensor((1, height, width, channels), "i8")
+    scalars = {"C": (channels, "i64"), "pixels": (pixels, "i64"), "scale": (f"{np.float32(scale):.9e}", "f32"),
+               "zp": (zero_point, "i64"), "lo": (bounds[0], "i64"), "hi": (bounds[1], "i64")}
+    body = [f"%{k} = arith.constant {v} : {t}" for k, (v, t) in scalars.items()]
+    body += [f"%block = arith.constant {block} : index", f"%pixel_count = arith.constant {pixels} : index",
+             "%wg0 = stream.dispatch.workgroup.id[0] : index", "%firsti = arith.muli %wg0, %block : index",
+             "%pleft = arith.subi %pixel_count, %firsti : index", "%counti = arith.minsi %pleft, %block : index",
+             "%first = arith.index_cast %firsti : index to i64", "%count = arith.index_cast %counti : index to i64"]
+    args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", t) for k, (_, t) in scalars.items()),
+            ("%first", "i64"), ("%count", "i64")]
+    lines = [f"%y = flow.dispatch @{symbol}::@{symbol}({x}) : ({x_type}) -> {y_type} loc(\"{where}\")"]
+    return lines, executable(symbol, library, key, built.object, (blocks, 1), [x_type, y_type],
+                             library.quantize_symbol, args, body)
+
+
 def _executable(call: ConvCall, library, key: str, symbol: str, object_path, operand_types: list[str],
                 y_type: str, padded: int) -> str:
     _, height, width, channels = call.input_shape

@@ -295,6 +295,17 @@ class _Lowering:
         params = _activation(qcast.results[0].type, _point_name(qcast))
         shape = tensor_shape(qcast.operands[0].type)
         qmin, qmax = INT_RANGES[params.dtype]
+        if self.library is not None and len(shape) == 4 and shape[0] == 1:
+            # IREE's codegen spends about 2 ns an element on this transpose (measured: 0.30 ms of ResNet18's
+            # 10 ms at 224x224), vectorising along the 3 channels
+            symbol = self._kernel_symbol()
+            lines, executable = extern_conv.emit_quantize(shape, params.scale, params.zero_point, (qmin, qmax),
+                                                          self.library, self.key, symbol, "%arg0", _point_name(qcast))
+            result = f"tensor<{_dims(channels_last(shape))}i8>"
+            (value,) = self.splicer.call(qcast, [qcast.operands[0]], [result],
+                                         "\n".join([*lines, f"return %y : {result}"]), qcast.location,
+                                         symbols=executable)
+            return value
         body = _elementwise(shape, "f32", "i8", [
             "%d = arith.divf %in, %c_scale : f32", "%r = math.roundeven %d : f32",
             "%z = arith.addf %r, %c_zp : f32", "%lo = arith.maximumf %z, %c_qmin : f32",

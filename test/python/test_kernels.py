@@ -166,8 +166,29 @@ def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path, tar
     assert np.array_equal(got, expected)
 
 
-@pytest.mark.parametrize("library, instruction, parts", [("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise")),
-                                                          ("aarch64-dotprod", "sdot", ("conv", "depthwise"))])
+@pytest.mark.parametrize("target", TARGETS)
+def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target):
+    """fp32 NCHW in, int8 NHWC out: roundeven(x / scale) + zp clamped, float32 op for op like the linalg
+    quantize; values on rounding ties, beyond the int8 range, a pixel tail (7 x 9 = 63, not a multiple of 16)."""
+    rng = np.random.default_rng(3)
+    scale, zero_point = np.float32(0.0213), -7
+    x = (rng.standard_normal((1, 3, 7, 9)) * 2).astype(np.float32)
+    x[0, 0, 0, :4] = np.array([0.5, 1.5, -2.5, 3.5], np.float32) * scale  # ties, after the division
+    x[0, 1, 0, :2] = [1e4, -1e4]  # saturate
+    library, key = _library_and_key(target)
+    body, executable = extern_conv.emit_quantize(x.shape, float(scale), zero_point, (-128, 127), library, key,
+                                                 "kernel", "%arg0", "input")
+    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x3x7x9xf32>) -> "
+                           "tensor<1x7x9x3xi8> {\n" + "\n".join(body) + "\nreturn %y : tensor<1x7x9x3xi8>\n}\n",
+                           target, [x])
+    q = np.clip(np.round(x / scale) + np.float32(zero_point), -128, 127).astype(np.int8)  # np.round: half to even
+    assert np.array_equal(got, q.transpose(0, 2, 3, 1))
+    assert got.min() == -128 and got.max() == 127
+
+
+@pytest.mark.parametrize("library, instruction, parts", [
+    ("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise", "quantize")),
+    ("aarch64-dotprod", "sdot", ("conv", "depthwise", "quantize"))])
 def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instruction, parts):
     nm = shutil.which("nm")
     assert nm, "binutils' nm checks the object's undefined symbols: apt-get install binutils"
