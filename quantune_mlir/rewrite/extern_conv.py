@@ -16,9 +16,8 @@ from .. import kernels
 from .splice import dense
 
 # Workgroups a layer is split into, so that both of a 2-core board's threads (and more) have work: output
-# pixels in row blocks, output channels in blocks of 64 (one register tile wide).
+# pixels in row blocks, output channels in blocks of kernels.CHANNEL_BLOCK (one x86 register tile wide).
 _TARGET_WORKGROUPS = 16
-_CHANNEL_BLOCK = 64
 _ROW_TILE = 6
 
 
@@ -150,7 +149,7 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
     _, height, width, channels = call.input_shape
     _, out_h, out_w, filters = call.output_shape
     pixels = out_h * out_w
-    channel_blocks = -(-padded // _CHANNEL_BLOCK)
+    channel_blocks = -(-padded // kernels.CHANNEL_BLOCK)
     row_blocks = max(1, min(-(-pixels // _ROW_TILE), _TARGET_WORKGROUPS // channel_blocks))
     rows = -(-(-(-pixels // row_blocks)) // _ROW_TILE) * _ROW_TILE
     row_blocks = -(-pixels // rows)
@@ -161,7 +160,7 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
                    {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
     lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
     lines += [f"%rows = arith.constant {rows} : index", f"%pixel_count = arith.constant {pixels} : index",
-              f"%cblock = arith.constant {_CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
+              f"%cblock = arith.constant {kernels.CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
               "%wg0 = stream.dispatch.workgroup.id[0] : index", "%wg1 = stream.dispatch.workgroup.id[1] : index",
               "%m0i = arith.muli %wg0, %rows : index", "%mleft = arith.subi %pixel_count, %m0i : index",
               "%mci = arith.minsi %mleft, %rows : index", "%n0i = arith.muli %wg1, %cblock : index",

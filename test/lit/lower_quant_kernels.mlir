@@ -6,7 +6,8 @@
 
 // quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and
 // linear layer becomes one dispatch of the linked VNNI kernel (a: 3x3 on 2 channels, b: 1x1, j: 3x3 with the
-// residual add, d: stride 2 writing fp32, h: linear writing fp32); g (depthwise) keeps the integer linalg.
+// residual add, d: stride 2 writing fp32, h: linear writing fp32); g (depthwise) keeps the integer linalg; the
+// fp32 -> int8 quantizes of 4-d tensors are kernel dispatches.
 
 // CONTRACT-NOT: quant.
 // NOCPU: kernels=x86_64-avx512vnni needs kernel-target=cpu=NAME
@@ -42,20 +43,24 @@
 // CHECK: stream.executable private @[[B:quantune_kernel_[0-9]+]]
 // CHECK: call @quantune_conv_s8_avx512vnni(
 // CHECK: stream.executable private @[[A_EXE:quantune_kernel_[0-9]+]]
+// The model input's quantize (2 channels, 6x6 pixels, zero point -3) is a kernel too: fp32 NCHW in, int8 NHWC out.
+// CHECK: stream.executable private @[[QK:quantune_kernel_[0-9]+]]
+// CHECK: call @quantune_quantize_s8_avx512(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c2_i64, %c36_i64, %{{.*}}, %c-3_i64, %c-128_i64, %c127_i64,
 // CHECK-LABEL: func.func @main
+// CHECK: %[[X:.*]] = flow.dispatch @[[QK]]::@[[QK]](%arg0) : (tensor<1x2x6x6xf32>) -> tensor<1x6x6x2xi8>
 // a: 2 input channels padded to 4 (the kernel's 4-byte groups) with the spatial padding; the weights get
 // zeros there, so the padding's value never counts.
-// CHECK: %[[AIN:.*]] = tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 2]
-// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
-// b: the packed weights [K/4][channels padded to 16][4], the bias with -128 * sum(w) folded in (the kernel
+// CHECK: %[[AIN:.*]] = tensor.pad %[[X]] low[0, 1, 1, 0] high[0, 1, 1, 2]
+// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// b: the packed weights (blocks of 64 channels, each [K/4][width][4], the channels padded to 16), the bias with -128 * sum(w) folded in (the kernel
 // reads x ^ 0x80 as u8), the multipliers, and a's int8 output in; int8 out.
-// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<1x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<64xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // j: padded with the input zero point before the dispatch, b's output as the residual.
 // CHECK: %[[JIN:.*]] = tensor.pad %[[BOUT]] low[0, 1, 1, 0] high[0, 1, 1, 0]
-// CHECK: flow.dispatch @[[J]]::@[[J]](%[[JIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
+// CHECK: flow.dispatch @[[J]]::@[[J]](%[[JIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x8x8x4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
 // CHECK: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
 // d's output stays fp32: the kernel writes float(acc + bias) * scale in the model's NCHW, no dequantize dispatch.
-// CHECK: flow.dispatch @[[D]]::@[[D]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<9x16x4xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x3x3xf32>
+// CHECK: flow.dispatch @[[D]]::@[[D]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x3x3xf32>
 // h: a 1x1 conv on a 1x1 image, its f32 logits collapsed back to [batch][classes].
 // CHECK: %[[HIN:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] output_shape [1, 1, 1, 4] : tensor<1x4xi8> into tensor<1x1x1x4xi8>
 // CHECK: %[[H:.*]] = flow.dispatch @[[HK]]::@[[HK]](%[[HIN]], {{.*}}) -> tensor<1x3x1x1xf32>

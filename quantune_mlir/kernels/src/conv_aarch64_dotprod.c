@@ -27,10 +27,11 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
     base[r] = a->x + (oh * a->stride * a->Wp + ow * a->stride) * a->C;
     for (int v = 0; v < 4; ++v) acc[r][v] = vdupq_n_s32(0);
   }
-  const int8_t* w = a->w + n * 4;
+  int64_t step;
+  const int8_t* w = block_weights(a, n, &step);
   // one flat loop over K/4 (the reduction in (kh, kw, c) order) keeps the accumulators in registers
   int64_t steps = a->KH * a->KW * a->C / 4, c = 0, kw = 0, offset = 0;
-  for (int64_t s = 0; s < steps; ++s, w += a->Np * 4) {
+  for (int64_t s = 0; s < steps; ++s, w += step) {
     int8x16_t b[4];
     for (int v = 0; v < 4; ++v) b[v] = vld1q_s8(w + 16 * v);
     for (int r = 0; r < rows; ++r) {

@@ -21,6 +21,16 @@ typedef struct {
 
 enum output { INT8, INT8_RESIDUAL, FLOAT32 };
 
+// The packed weights of output channels n, n+1, ... (n a multiple of 16): they lie in blocks of 64 channels,
+// each [K/4][width][4] with width = min(64, Np - block start), so that a workgroup's weights are one stream
+// (kernels/__init__.py pack_conv_weights). *step: the bytes from one K/4 step to the next.
+static inline __attribute__((always_inline)) const int8_t* block_weights(const conv_args* a, int64_t n,
+                                                                         int64_t* step) {
+  int64_t start = n - n % 64, width = a->Np - start < 64 ? a->Np - start : 64;
+  *step = width * 4;
+  return a->w + start * a->KH * a->KW * a->C + (n - start) * 4;
+}
+
 #define CONV_PARAMS                                                                                          \
   const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset, const int32_t *bias, size_t bias_offset, \
       const float *mult, size_t mult_offset

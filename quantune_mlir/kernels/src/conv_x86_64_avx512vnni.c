@@ -9,7 +9,8 @@
 //
 // - x: the zero-point padded input, [Hp][Wp][C] int8, C a multiple of 4. There is no im2col buffer: each output
 //   pixel's row of the GEMM is read from x where it lies, 4 channels at a time.
-// - w: [K/4][Np][4] int8 with K = KH*KW*C in (kh, kw, c) order and Np the output channels padded to 16.
+// - w: int8, K = KH*KW*C in (kh, kw, c) order by Np (the output channels padded to 16), in blocks of 64
+//   channels (conv_common.h block_weights).
 // - vpdpbusd multiplies unsigned by signed bytes: x ^ 0x80 is x + 128 as u8, and the bias carries the
 //   -128 * sum(w) this adds (quantune_mlir/kernels/__init__.py packs it).
 // - bias (i32) and mult (f32) have Np entries; y and residual are [OH*OW][N] int8.
@@ -71,10 +72,11 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
     base[r] = a->x + (oh * a->stride * a->Wp + ow * a->stride) * a->C;
     for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_setzero_si512();
   }
-  const int8_t* w = a->w + n * 4;
+  int64_t step;
+  const int8_t* w = block_weights(a, n, &step);
   // one flat loop over K/4 (the reduction in (kh, kw, c) order) keeps the accumulators in registers
   int64_t steps = a->KH * a->KW * a->C / 4, c = 0, kw = 0, offset = 0;
-  for (int64_t s = 0; s < steps; ++s, w += a->Np * 4) {
+  for (int64_t s = 0; s < steps; ++s, w += step) {
     __m512i b[4];
     for (int v = 0; v < vectors; ++v) b[v] = _mm512_loadu_si512(w + 64 * v);
     for (int r = 0; r < rows; ++r) {
