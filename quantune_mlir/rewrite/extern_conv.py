@@ -39,6 +39,10 @@ class ConvCall:
     # An int8 -> fp32 boundary: the output is float(acc + bias) * multiplier in the model's layout (N, C, H, W);
     # zero point, clamp and residual are then unused.
     dequantize: bool = False
+    # The depthwise kernel pads in the kernel: input_shape is then unpadded and these are the padding rows above
+    # and columns left of it, with input_zero_point its value.
+    padding: tuple[int, int] = (0, 0)
+    input_zero_point: int = 0
 
 
 def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...]
@@ -84,19 +88,22 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, 
 def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str
                    ) -> tuple[list[str], str]:
     """A depthwise layer (call.weight [C][KH][KW], int8 out, no residual) as one dispatch of the library's
-    depthwise kernel: (body lines computing %y from the padded input x, the executable)."""
+    depthwise kernel, which reads the unpadded input x and a row of the input zero point where a tap lies in
+    call.padding: (body lines computing %y, the executable)."""
     built = kernels.build(library.name, "depthwise")
-    channels = call.output_shape[3]
+    _, height, width, channels = call.input_shape
     padded = kernels.padded_channels(channels)
     lanes = library.depthwise_taps_per_lane
     weight = kernels.pack_depthwise_weights(call.weight, lanes)
     bias = kernels.depthwise_lane_order(kernels.pad_channels(call.bias.astype(np.int32)), lanes)
     multipliers = kernels.depthwise_lane_order(kernels.pad_channels(call.multipliers.astype(np.float32)), lanes)
+    zero_row = np.full(padded, call.input_zero_point, np.int8)
     y_type = _tensor(call.output_shape, "i8")
-    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(weight.shape, "i16" if lanes == 2 else "i8")),
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%kzero", _tensor(zero_row.shape, "i8")),
+                ("%w", _tensor(weight.shape, "i16" if lanes == 2 else "i8")),
                 ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
-    lines = [f"%w = arith.constant {dense(weight)}", f"%kbias = arith.constant {dense(bias)}",
-             f"%kmult = arith.constant {dense(multipliers)}",
+    lines = [f"%kzero = arith.constant {dense(zero_row)}", f"%w = arith.constant {dense(weight)}",
+             f"%kbias = arith.constant {dense(bias)}", f"%kmult = arith.constant {dense(multipliers)}",
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
     _, out_h, out_w, _ = call.output_shape
@@ -104,15 +111,15 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     rows = -(-out_h // row_blocks)
     row_blocks = -(-out_h // rows)
     buffers = [t for _, t in operands] + [y_type]
-    scalars = {"Wp": call.input_shape[2], "C": channels, "Cp": padded, "OW": out_w, "KH": call.kernel_size[0],
-               "KW": call.kernel_size[1], "stride": call.stride, "y_zp": call.output_zero_point,
-               "lo": call.clamp[0], "hi": call.clamp[1]}
+    scalars = {"H": height, "W": width, "C": channels, "Cp": padded, "OW": out_w, "KH": call.kernel_size[0],
+               "KW": call.kernel_size[1], "stride": call.stride, "pad_top": call.padding[0],
+               "pad_left": call.padding[1], "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
     body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
     body += [f"%rows = arith.constant {rows} : index", f"%out_rows = arith.constant {out_h} : index",
              "%wg0 = stream.dispatch.workgroup.id[0] : index", "%r0i = arith.muli %wg0, %rows : index",
              "%rleft = arith.subi %out_rows, %r0i : index", "%rci = arith.minsi %rleft, %rows : index",
              "%r0 = arith.index_cast %r0i : index to i64", "%rc = arith.index_cast %rci : index to i64"]
-    args = [a for i in range(5) for a in _buffer_arg(i, buffers[i])]
+    args = [a for i in range(len(buffers)) for a in _buffer_arg(i, buffers[i])]
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
     return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, library.depthwise_symbol,
                              args, body)

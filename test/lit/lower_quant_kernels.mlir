@@ -7,7 +7,7 @@
 // quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and
 // linear layer becomes one dispatch of the linked VNNI kernel (a: 3x3 on 2 channels, b: 1x1, j: 3x3 with the
 // residual add, d: stride 2 writing fp32, h: linear writing fp32); g (depthwise) keeps the integer linalg; the
-// fp32 -> int8 quantizes of 4-d tensors are kernel dispatches.
+// model input's fp32 -> int8 quantize is a kernel dispatch (IREE fuses the others into their producers).
 
 // CONTRACT-NOT: quant.
 // NOCPU: kernels=x86_64-avx512vnni needs kernel-target=cpu=NAME

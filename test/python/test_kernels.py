@@ -123,10 +123,12 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path, target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("height, channels, kernel, stride", [(10, 32, 3, 1), (11, 20, 3, 2), (9, 16, 5, 1)])
-def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, stride, target):
-    """Channels-last depthwise: 16 channels a vector, a channel tail (20 channels), stride 2, the generic (non-3x3)
-    loop with an odd number of taps (25)."""
+@pytest.mark.parametrize("height, channels, kernel, stride, pad", [(10, 32, 3, 1, 1), (11, 20, 3, 2, 1),
+                                                                  (9, 16, 5, 1, 2), (8, 16, 3, 1, 0)])
+def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, stride, pad, target):
+    """Channels-last depthwise, padded in the kernel with the input zero point: 16 channels a vector, a channel
+    tail (20 channels), stride 2 (whose last padding row and column no tap reaches), the generic (non-3x3) loop
+    with an odd number of taps (25), no padding."""
     rng = np.random.default_rng(channels)
     x = rng.integers(-128, 128, (1, height, height, channels), dtype=np.int8)
     x[0, 0, :, :] = -128  # the extremes of both operands
@@ -134,17 +136,19 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     w[0] = 127
     bias = rng.integers(-5000, 5000, channels).astype(np.int32)
     multipliers = (rng.uniform(0.5, 1.5, channels) * 40 / (kernel * 74 * 74)).astype(np.float32)
-    out = (height - kernel) // stride + 1
+    x_zero_point = 9
+    out = (height + 2 * pad - kernel) // stride + 1
     call = extern_conv.ConvCall("layer", x.shape, (1, out, out, channels), (kernel, kernel), stride, w, bias,
-                                multipliers, -3, (-128, 127), None)
+                                multipliers, -3, (-128, 127), None, padding=(pad, pad), input_zero_point=x_zero_point)
     body, executable = extern_conv.emit_depthwise(call, *_library_and_key(target), "kernel", "%arg0")
     y_type = f"tensor<1x{out}x{out}x{channels}xi8>"
     got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{height}x{channels}xi8>) "
                            f"-> {y_type} {{\n" + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", target, [x])
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=x_zero_point)
     acc = np.zeros((out, out, channels), np.int64)
     for i in range(kernel):
         for j in range(kernel):
-            acc += x[0, i:i + stride * (out - 1) + 1:stride, j:j + stride * (out - 1) + 1:stride] * \
+            acc += padded[0, i:i + stride * (out - 1) + 1:stride, j:j + stride * (out - 1) + 1:stride] * \
                 w[:, i, j].astype(np.int64)
     expected = requantize((acc + bias).astype(np.int32), multipliers, -3, (-128, 127))[None]
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"

@@ -24,7 +24,7 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   const int8_t* base[ROWS];
   for (int r = 0; r < rows; ++r) {
     int64_t oh = (row + r) / a->OW, ow = (row + r) % a->OW;
-    base[r] = a->x + (oh * a->stride * a->Wp + ow * a->stride) * a->C;
+    base[r] = a->x + (oh * a->stride * a->W + ow * a->stride) * a->C;
     for (int v = 0; v < 4; ++v) acc[r][v] = vdupq_n_s32(0);
   }
   int64_t step;
@@ -44,7 +44,7 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
       offset += a->C;
       if (++kw == a->KW) {
         kw = 0;
-        offset += (a->Wp - a->KW) * a->C;
+        offset += (a->W - a->KW) * a->C;
       }
     }
   }

@@ -14,7 +14,9 @@ typedef struct {
   int8_t* y;
   float* y_f32;
   int64_t pixels;
-  int64_t Wp, C, OW, N, Np, KH, KW, stride;
+  // the input's height and width (the conv kernels' input is already zero-point padded: H unused, pads 0)
+  int64_t H, W, pad_top, pad_left;
+  int64_t C, OW, N, Np, KH, KW, stride;
   int32_t y_zp, lo, hi, residual_zp;
   float residual_mult;
 } conv_args;
@@ -31,6 +33,16 @@ static inline __attribute__((always_inline)) const int8_t* block_weights(const c
   return a->w + start * a->KH * a->KW * a->C + (n - start) * 4;
 }
 
+// The depthwise kernels' output columns [*first, *last) none of whose taps lie in the left or right padding.
+static inline __attribute__((always_inline)) void inside_columns(int64_t W, int64_t OW, int64_t KW, int64_t stride,
+                                                                 int64_t pad_left, int64_t* first, int64_t* last) {
+  *first = (pad_left + stride - 1) / stride;
+  if (*first > OW) *first = OW;
+  *last = W - KW + pad_left < 0 ? 0 : (W - KW + pad_left) / stride + 1;
+  if (*last > OW) *last = OW;
+  if (*last < *first) *last = *first;
+}
+
 #define CONV_PARAMS                                                                                          \
   const int8_t *x, size_t x_offset, const int8_t *w, size_t w_offset, const int32_t *bias, size_t bias_offset, \
       const float *mult, size_t mult_offset
@@ -41,20 +53,20 @@ static inline __attribute__((always_inline)) const int8_t* block_weights(const c
 #define QUANTUNE_CONV_ENTRIES(SUFFIX)                                                                          \
   void quantune_conv_s8_##SUFFIX(CONV_PARAMS, REQUANTIZE_PARAMS, WORKGROUP_PARAMS) {                          \
     conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0, \
-                   Wp, C, OW, N, Np, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0, 0.0f};     \
+                   0, Wp, 0, 0, C, OW, N, Np, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0, 0.0f};     \
     conv(&a, m0, mcount, n0, ncount, INT8);                                                                   \
   }                                                                                                           \
   void quantune_conv_residual_s8_##SUFFIX(CONV_PARAMS, const int8_t *residual, size_t residual_offset,        \
                                           int64_t residual_zp, float residual_mult, REQUANTIZE_PARAMS,        \
                                           WORKGROUP_PARAMS) {                                                 \
     conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset,                        \
-                   residual + residual_offset, y + y_offset, 0, 0, Wp, C, OW, N, Np, KH, KW, stride,          \
+                   residual + residual_offset, y + y_offset, 0, 0, 0, Wp, 0, 0, C, OW, N, Np, KH, KW, stride, \
                    (int32_t)y_zp, (int32_t)lo, (int32_t)hi, (int32_t)residual_zp, residual_mult};           \
     conv(&a, m0, mcount, n0, ncount, INT8_RESIDUAL);                                                          \
   }                                                                                                           \
   void quantune_conv_f32_##SUFFIX(CONV_PARAMS, float *y, size_t y_offset, GEOMETRY_PARAMS, int64_t pixels,    \
                                   WORKGROUP_PARAMS) {                                                         \
     conv_args a = {x + x_offset, w + w_offset, bias + bias_offset, mult + mult_offset, 0, 0, y + y_offset,    \
-                   pixels, Wp, C, OW, N, Np, KH, KW, stride, 0, 0, 0, 0, 0.0f};                               \
+                   pixels, 0, Wp, 0, 0, C, OW, N, Np, KH, KW, stride, 0, 0, 0, 0, 0.0f};                     \
     conv(&a, m0, mcount, n0, ncount, FLOAT32);                                                                \
   }
