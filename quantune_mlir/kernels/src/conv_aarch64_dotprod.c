@@ -25,7 +25,7 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   for (int r = 0; r < rows; ++r) {
     int64_t oh = (row + r) / a->OW, ow = (row + r) % a->OW;
     base[r] = a->x + (oh * a->stride * a->W + ow * a->stride) * a->C;
-    for (int v = 0; v < 4; ++v) acc[r][v] = vdupq_n_s32(0);
+    for (int v = 0; v < 4; ++v) acc[r][v] = vld1q_s32(a->bias + n + 4 * v);  // the bias, added once
   }
   int64_t step;
   const int8_t* w = block_weights(a, n, &step);

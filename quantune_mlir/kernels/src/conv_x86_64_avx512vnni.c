@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void epilogue16(__m512i acc, int64_
                                                              const conv_args* a, enum output out) {
   int64_t left = a->N - n;
   __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-  __m512i t = _mm512_add_epi32(acc, _mm512_loadu_si512(a->bias + n));
+  __m512i t = acc;  // acc + bias: the accumulator starts at the bias
   if (out == FLOAT32) {
     __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(a->mult + n));
     __m512i channel_offsets = _mm512_mullo_epi32(
@@ -70,7 +70,7 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   for (int r = 0; r < rows; ++r) {
     int64_t oh = (row + r) / a->OW, ow = (row + r) % a->OW;
     base[r] = a->x + (oh * a->stride * a->W + ow * a->stride) * a->C;
-    for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_setzero_si512();
+    for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_loadu_si512(a->bias + n + 16 * v);  // added once
   }
   int64_t step;
   const int8_t* w = block_weights(a, n, &step);

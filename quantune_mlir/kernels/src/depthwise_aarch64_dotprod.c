@@ -35,7 +35,8 @@ static inline __attribute__((always_inline)) void pixel(const conv_args* a, cons
                                                         int border) {
   const int64_t taps = KH * KW, groups = (taps + 3) / 4;
   int64_t ih0 = oh * a->stride - a->pad_top, iw0 = ow * a->stride - a->pad_left;
-  int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+  int32x4_t acc[4];
+  for (int v = 0; v < 4; ++v) acc[v] = vld1q_s32(a->bias + c + 4 * v);  // the bias, added once
   for (int64_t g = 0; g < groups; ++g) {
     int8x16_t t[4];
     for (int k = 0; k < 4; ++k) {

@@ -2,16 +2,13 @@
 // quantune_mlir.quantization.requantize computes, on 16 channels of one output pixel. Include after
 // conv_common.h and arm_neon.h.
 
-// 16 output channels of one pixel: bias, then float32 requantize (or dequantize), stored with a scalar tail.
+// 16 output channels of one pixel from their accumulators (which start at the bias): float32 requantize (or
+// dequantize), stored with a scalar tail.
 static inline __attribute__((always_inline)) void epilogue16(const int32x4_t acc[4], int64_t row, int64_t n,
                                                              const conv_args* a, enum output out) {
   int64_t left = a->N - n;
-  int32x4_t t[4];
   float32x4_t p[4];
-  for (int v = 0; v < 4; ++v) {
-    t[v] = vaddq_s32(acc[v], vld1q_s32(a->bias + n + 4 * v));
-    p[v] = vmulq_f32(vcvtq_f32_s32(t[v]), vld1q_f32(a->mult + n + 4 * v));
-  }
+  for (int v = 0; v < 4; ++v) p[v] = vmulq_f32(vcvtq_f32_s32(acc[v]), vld1q_f32(a->mult + n + 4 * v));
   if (out == FLOAT32) {
     float values[16];
     for (int v = 0; v < 4; ++v) vst1q_f32(values + 4 * v, p[v]);
