@@ -52,9 +52,10 @@ class KernelLibrary:
     # the dot product multiplies unsigned by signed bytes (x86 vpdpbusd): int8 activations enter as x ^ 0x80
     # and the bias carries -128 * sum(w); aarch64's sdot multiplies signed bytes as they are
     unsigned_activations: bool
-    # taps of one channel a 32-bit lane of the depthwise kernel's dot product holds: 2 (x86 vpdpwssd on int16)
-    # or 4 (aarch64 sdot on int8); pack_depthwise_weights lays the weights out for it
-    depthwise_taps_per_lane: int
+    # how the depthwise kernel's dot product lays taps into a 32-bit lane (pack_depthwise_weights): "columns",
+    # four rows of a kernel column in 64-channel blocks (x86), or "taps", four taps in row-major order in
+    # 16-channel blocks (aarch64)
+    depthwise_layout: str
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -69,11 +70,11 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
                   "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512vnni", "quantune_peak_avx512vnni",
                   "quantune_quantize_s8_avx512",
-                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, 2),
+                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns"),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
                   "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", "quantune_depthwise_s8_dotprod",
-                  None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, 4),
+                  None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps"),
 )}
 
 
@@ -171,29 +172,36 @@ def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
                            for block in blocks]).astype(np.int8)
 
 
-# The channel order within 16 channels that interleaving two taps' 16-bit values leaves in an x86 vector
-# (src/depthwise_x86_64_avx512.c); interleaving four taps' bytes on aarch64 keeps the channels in order.
-_PAIRED_LANE_CHANNELS = np.array([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15])
+DEPTHWISE_BLOCK = 64  # channels of one "columns" depthwise block: one zmm of int8
 
 
-def pack_depthwise_weights(weight: np.ndarray, taps_per_lane: int) -> np.ndarray:
-    """int8 weights [C][KH][KW] in a depthwise kernel's layout: [Cp/16][groups of taps][16][taps_per_lane], the
-    taps in row-major order (the last group padded with zero taps), int16 in the paired lane order for 2 taps a
-    lane, int8 in channel order for 4."""
-    channels = weight.shape[0]
+def pack_depthwise_weights(weight: np.ndarray, layout: str) -> np.ndarray:
+    """int8 weights [C][KH][KW] in a depthwise kernel's layout (KernelLibrary.depthwise_layout), flat:
+    "columns": [C64/64][KW][row groups of 4][4 vectors][16 lanes][4 rows], vector k lane 4L + j holding channel
+    16L + 4k + j of its block (src/depthwise_x86_64_avx512.c), rows past KH zero; "taps": [Cp/16][groups of 4
+    taps in row-major order][16 channels][4 taps], the last group padded with zero taps."""
+    channels, height, width = weight.shape
+    if layout == "columns":
+        groups = -(-height // 4)
+        blocks = -(-channels // DEPTHWISE_BLOCK)
+        padded = np.zeros((blocks * DEPTHWISE_BLOCK, groups * 4, width), np.int8)
+        padded[:channels, :height] = weight
+        # channel 64b + 16L + 4k + j, row 4g + r, column kw -> [b][kw][g][k][L][j][r]
+        shaped = padded.reshape(blocks, 4, 4, 4, groups, 4, width)  # b, L, k, j, g, r, kw
+        return np.ascontiguousarray(shaped.transpose(0, 6, 4, 2, 1, 3, 5)).reshape(-1)
     taps = weight.reshape(channels, -1).T  # [T][C]
-    taps = np.pad(taps, ((0, -taps.shape[0] % taps_per_lane), (0, padded_channels(channels) - channels)))
-    groups = taps.reshape(taps.shape[0] // taps_per_lane, taps_per_lane, -1, 16)  # [group][tap][block][16]
-    if taps_per_lane == 2:
-        groups = groups[:, :, :, _PAIRED_LANE_CHANNELS].astype(np.int16)
-    return np.ascontiguousarray(groups.transpose(2, 0, 3, 1))
+    taps = np.pad(taps, ((0, -taps.shape[0] % 4), (0, padded_channels(channels) - channels)))
+    groups = taps.reshape(taps.shape[0] // 4, 4, -1, 16)  # [group][tap][block][16]
+    return np.ascontiguousarray(groups.transpose(2, 0, 3, 1)).reshape(-1)
 
 
-def depthwise_lane_order(values: np.ndarray, taps_per_lane: int) -> np.ndarray:
-    """Per-channel values (padded to 16s) in a depthwise kernel's lane order within each block of 16."""
-    if taps_per_lane != 2:
-        return values
-    return np.ascontiguousarray(values.reshape(-1, 16)[:, _PAIRED_LANE_CHANNELS].reshape(-1))
+def depthwise_channel_values(values: np.ndarray, layout: str) -> np.ndarray:
+    """Per-channel values (bias, multipliers) as a depthwise kernel reads them: padded to its blocks, and for
+    "columns" in its lane order within each block of 64."""
+    if layout != "columns":
+        return pad_channels(values)
+    padded = np.pad(values, (0, -len(values) % DEPTHWISE_BLOCK))
+    return np.ascontiguousarray(padded.reshape(-1, 4, 4, 4).transpose(0, 2, 1, 3).reshape(-1))
 
 
 def padded_channels(filters: int) -> int:

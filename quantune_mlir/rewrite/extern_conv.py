@@ -92,15 +92,17 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     call.padding: (body lines computing %y, the executable)."""
     built = kernels.build(library.name, "depthwise")
     _, height, width, channels = call.input_shape
-    padded = kernels.padded_channels(channels)
-    lanes = library.depthwise_taps_per_lane
-    weight = kernels.pack_depthwise_weights(call.weight, lanes)
-    bias = kernels.depthwise_lane_order(kernels.pad_channels(call.bias.astype(np.int32)), lanes)
-    multipliers = kernels.depthwise_lane_order(kernels.pad_channels(call.multipliers.astype(np.float32)), lanes)
-    zero_row = np.full(padded, call.input_zero_point, np.int8)
+    layout = library.depthwise_layout
+    weight = kernels.pack_depthwise_weights(call.weight, layout)
+    bias = call.bias.astype(np.int64)
+    if library.unsigned_activations:  # the kernel reads x ^ 0x80 = x + 128 as u8: take 128 * sum(w) back out
+        bias = bias - 128 * call.weight.reshape(channels, -1).astype(np.int64).sum(1)
+    bias = kernels.depthwise_channel_values(bias.astype(np.int32), layout)
+    multipliers = kernels.depthwise_channel_values(call.multipliers.astype(np.float32), layout)
+    zero_row = np.full(len(bias), call.input_zero_point, np.int8)
     y_type = _tensor(call.output_shape, "i8")
     operands = [(x, _tensor(call.input_shape, "i8")), ("%kzero", _tensor(zero_row.shape, "i8")),
-                ("%w", _tensor(weight.shape, "i16" if lanes == 2 else "i8")),
+                ("%w", _tensor(weight.shape, "i8")),
                 ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
     lines = [f"%kzero = arith.constant {dense(zero_row)}", f"%w = arith.constant {dense(weight)}",
              f"%kbias = arith.constant {dense(bias)}", f"%kmult = arith.constant {dense(multipliers)}",
@@ -111,7 +113,7 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     rows = -(-out_h // row_blocks)
     row_blocks = -(-out_h // rows)
     buffers = [t for _, t in operands] + [y_type]
-    scalars = {"H": height, "W": width, "C": channels, "Cp": padded, "OW": out_w, "KH": call.kernel_size[0],
+    scalars = {"H": height, "W": width, "C": channels, "OW": out_w, "KH": call.kernel_size[0],
                "KW": call.kernel_size[1], "stride": call.stride, "pad_top": call.padding[0],
                "pad_left": call.padding[1], "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
     body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]

@@ -77,9 +77,10 @@ static inline __attribute__((always_inline)) void depthwise(const conv_args* a, 
 void quantune_depthwise_s8_dotprod(const int8_t* x, size_t x_offset, const int8_t* zrow, size_t zrow_offset,
                                    const int8_t* w, size_t w_offset, const int32_t* bias, size_t bias_offset,
                                    const float* mult, size_t mult_offset, int8_t* y, size_t y_offset, int64_t H,
-                                   int64_t W, int64_t C, int64_t Cp, int64_t OW, int64_t KH, int64_t KW,
-                                   int64_t stride, int64_t pad_top, int64_t pad_left, int64_t y_zp, int64_t lo,
-                                   int64_t hi, int64_t oh0, int64_t ohcount) {
+                                   int64_t W, int64_t C, int64_t OW, int64_t KH, int64_t KW, int64_t stride,
+                                   int64_t pad_top, int64_t pad_left, int64_t y_zp, int64_t lo, int64_t hi,
+                                   int64_t oh0, int64_t ohcount) {
+  const int64_t Cp = (C + 15) / 16 * 16;
   // the epilogue reads the output's channel count as N and its pixels as rows of N
   conv_args a = {x + x_offset, 0, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0,
                  H, W, pad_top, pad_left, C, OW, C, Cp, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0,
