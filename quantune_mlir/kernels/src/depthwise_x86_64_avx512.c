@@ -24,49 +24,93 @@
 #include "conv_common.h"
 #include <immintrin.h>
 
-// The 64 channels from c on of input pixel (ih, iw) as u8, or of the zero-point row in the padding.
-static inline __attribute__((always_inline)) __m512i load_row(const int8_t* x, const int8_t* zrow, int64_t ih,
-                                                              int64_t iw, int64_t H, int64_t W, int64_t C,
-                                                              int64_t c, __mmask64 mask, int border) {
-  const int8_t* p = border && ((uint64_t)ih >= (uint64_t)H || (uint64_t)iw >= (uint64_t)W)
-                        ? zrow + c : x + (ih * W + iw) * C + c;
-  return _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, p), _mm512_set1_epi8((char)0x80));
+#define MAX_SLIDING_COLUMNS 5  // the widest kernel whose columns a stride-1 row keeps in registers
+
+// One block of 64 channels from c on: where it is read and how its results are written.
+typedef struct {
+  const int8_t* x;
+  const int8_t* zrow;
+  const int8_t* w;  // the block's packed weights
+  int8_t* y;
+  int64_t H, W, C, OW, c;
+  __mmask64 mask;  // the block's real channels
+  __m512i bias[4], zero_point;
+  __m512 mult[4], lo, hi;
+} block;
+
+// The 64 channels of input pixel (ih, iw) as u8, or of the zero-point row in the padding.
+static inline __attribute__((always_inline)) __m512i load_row(const block* b, int64_t ih, int64_t iw, int border) {
+  const int8_t* p = border && ((uint64_t)ih >= (uint64_t)b->H || (uint64_t)iw >= (uint64_t)b->W)
+                        ? b->zrow + b->c : b->x + (ih * b->W + iw) * b->C + b->c;
+  return _mm512_xor_si512(_mm512_maskz_loadu_epi8(b->mask, p), _mm512_set1_epi8((char)0x80));
 }
 
-// One output pixel's 64 channels from c on; border: some of its taps may lie in the padding.
-static inline __attribute__((always_inline)) void pixel(
-    const int8_t* x, const int8_t* zrow, const int8_t* w, const __m512i* bias, const __m512* mult, int8_t* y,
-    int64_t H, int64_t W, int64_t C, int64_t c, __mmask64 mask, const int64_t KH, const int64_t KW, int64_t ih0,
-    int64_t iw0, __m512 lo_f, __m512 hi_f, __m512i zero_point, int border) {
-  const int64_t groups = (KH + 3) / 4;
-  __m512i acc[4] = {bias[0], bias[1], bias[2], bias[3]};
-  for (int64_t kw = 0; kw < KW; ++kw) {
-    for (int64_t g = 0; g < groups; ++g) {
-      __m512i rows[4];
-      for (int r = 0; r < 4; ++r)  // rows past the kernel repeat the one before: their weights are zero
-        rows[r] = 4 * g + r < KH ? load_row(x, zrow, ih0 + 4 * g + r, iw0 + kw, H, W, C, c, mask, border)
-                                 : rows[r - 1];
-      __m512i low01 = _mm512_unpacklo_epi8(rows[0], rows[1]), high01 = _mm512_unpackhi_epi8(rows[0], rows[1]);
-      __m512i low23 = _mm512_unpacklo_epi8(rows[2], rows[3]), high23 = _mm512_unpackhi_epi8(rows[2], rows[3]);
-      const int8_t* wg = w + (kw * groups + g) * 256;
-      acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_unpacklo_epi16(low01, low23), _mm512_loadu_si512(wg));
-      acc[1] = _mm512_dpbusd_epi32(acc[1], _mm512_unpackhi_epi16(low01, low23), _mm512_loadu_si512(wg + 64));
-      acc[2] = _mm512_dpbusd_epi32(acc[2], _mm512_unpacklo_epi16(high01, high23), _mm512_loadu_si512(wg + 128));
-      acc[3] = _mm512_dpbusd_epi32(acc[3], _mm512_unpackhi_epi16(high01, high23), _mm512_loadu_si512(wg + 192));
-    }
-  }
+// Input rows ih .. ih + 3 (those from ih + rows on repeat the one before: their weights are zero) of column iw,
+// interleaved into the four vectors the weights of one kernel column and row group multiply.
+static inline __attribute__((always_inline)) void column(const block* b, int64_t ih, int64_t rows, int64_t iw,
+                                                         __m512i out[4], int border) {
+  __m512i r[4];
+  for (int i = 0; i < 4; ++i) r[i] = i < rows ? load_row(b, ih + i, iw, border) : r[i - 1];
+  __m512i low01 = _mm512_unpacklo_epi8(r[0], r[1]), high01 = _mm512_unpackhi_epi8(r[0], r[1]);
+  __m512i low23 = _mm512_unpacklo_epi8(r[2], r[3]), high23 = _mm512_unpackhi_epi8(r[2], r[3]);
+  out[0] = _mm512_unpacklo_epi16(low01, low23);
+  out[1] = _mm512_unpackhi_epi16(low01, low23);
+  out[2] = _mm512_unpacklo_epi16(high01, high23);
+  out[3] = _mm512_unpackhi_epi16(high01, high23);
+}
+
+static inline __attribute__((always_inline)) void multiply(__m512i acc[4], const __m512i g[4], const int8_t* w) {
+  for (int k = 0; k < 4; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], g[k], _mm512_loadu_si512(w + 64 * k));
+}
+
+// Requantize the four accumulators of output pixel (oh, ow) and store its 64 channels in channel order.
+static inline __attribute__((always_inline)) void store(const block* b, const __m512i acc[4], int64_t oh,
+                                                        int64_t ow) {
   __m128i bytes[4];
   for (int k = 0; k < 4; ++k) {
-    __m512 f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[k]), mult[k]), lo_f), hi_f);
-    bytes[k] = _mm512_cvtepi32_epi8(
-        _mm512_add_epi32(_mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zero_point));
+    __m512 f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[k]), b->mult[k]), b->lo), b->hi);
+    bytes[k] = _mm512_cvtepi32_epi8(_mm512_add_epi32(
+        _mm512_cvt_roundps_epi32(f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), b->zero_point));
   }
   __m512i packed = _mm512_inserti64x4(
       _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(bytes[0]), bytes[1], 1)),
       _mm256_inserti128_si256(_mm256_castsi128_si256(bytes[2]), bytes[3], 1), 1);
   // dword 4k + L holds channels 16L + 4k .. + 3, which belong at dword 4L + k
   const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-  _mm512_mask_storeu_epi8(y, mask, _mm512_permutexvar_epi32(order, packed));
+  _mm512_mask_storeu_epi8(b->y + (oh * b->OW + ow) * b->C + b->c, b->mask, _mm512_permutexvar_epi32(order, packed));
+}
+
+// One output pixel; border: some of its taps may lie in the padding.
+static inline __attribute__((always_inline)) void pixel(const block* b, const int64_t KH, const int64_t KW,
+                                                        int64_t oh, int64_t ow, int64_t ih0, int64_t iw0,
+                                                        int border) {
+  const int64_t groups = (KH + 3) / 4;
+  __m512i acc[4] = {b->bias[0], b->bias[1], b->bias[2], b->bias[3]};
+  for (int64_t kw = 0; kw < KW; ++kw) {
+    for (int64_t g = 0; g < groups; ++g) {
+      __m512i vectors[4];
+      column(b, ih0 + 4 * g, KH - 4 * g < 4 ? KH - 4 * g : 4, iw0 + kw, vectors, border);
+      multiply(acc, vectors, b->w + (kw * groups + g) * 256);
+    }
+  }
+  store(b, acc, oh, ow);
+}
+
+// Output columns [first, last) of row oh, all taps inside, stride 1, KH <= 4: adjacent outputs share KW - 1
+// input columns, so each step interleaves one new column instead of KW.
+static inline __attribute__((always_inline)) void sliding(const block* b, const int64_t KH, const int64_t KW,
+                                                          int64_t oh, int64_t ih0, int64_t first, int64_t last,
+                                                          int64_t pad_left) {
+  __m512i window[MAX_SLIDING_COLUMNS][4];
+  for (int64_t kw = 0; kw + 1 < KW; ++kw) column(b, ih0, KH, first - pad_left + kw, window[kw], 0);
+  for (int64_t ow = first; ow < last; ++ow) {
+    column(b, ih0, KH, ow - pad_left + KW - 1, window[KW - 1], 0);
+    __m512i acc[4] = {b->bias[0], b->bias[1], b->bias[2], b->bias[3]};
+    for (int64_t kw = 0; kw < KW; ++kw) multiply(acc, window[kw], b->w + kw * 256);
+    store(b, acc, oh, ow);
+    for (int64_t kw = 0; kw + 1 < KW; ++kw)
+      for (int k = 0; k < 4; ++k) window[kw][k] = window[kw + 1][k];
+  }
 }
 
 static inline __attribute__((always_inline)) void depthwise(
@@ -74,29 +118,28 @@ static inline __attribute__((always_inline)) void depthwise(
     int64_t H, int64_t W, int64_t C, int64_t OW, const int64_t KH, const int64_t KW, int64_t stride,
     int64_t pad_top, int64_t pad_left, int64_t y_zp, int64_t lo, int64_t hi, int64_t oh0, int64_t ohcount) {
   const int64_t block_weights = KW * ((KH + 3) / 4) * 256;
-  const __m512 lo_f = _mm512_set1_ps((float)(lo - y_zp)), hi_f = _mm512_set1_ps((float)(hi - y_zp));
-  const __m512i zero_point = _mm512_set1_epi32((int32_t)y_zp);
+  const int slide = stride == 1 && KH <= 4 && KW <= MAX_SLIDING_COLUMNS;
   for (int64_t c = 0; c < C; c += 64) {
-    int64_t left = C - c;
-    __mmask64 mask = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-    const int8_t* wb = w + (c / 64) * block_weights;
-    __m512i b[4];
-    __m512 m[4];
+    block b = {x, zrow, w + (c / 64) * block_weights, y, H, W, C, OW, c,
+               C - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (C - c)) - 1)};
+    b.zero_point = _mm512_set1_epi32((int32_t)y_zp);
+    b.lo = _mm512_set1_ps((float)(lo - y_zp));
+    b.hi = _mm512_set1_ps((float)(hi - y_zp));
     for (int k = 0; k < 4; ++k) {
-      b[k] = _mm512_loadu_si512(bias + c + 16 * k);
-      m[k] = _mm512_loadu_ps(mult + c + 16 * k);
+      b.bias[k] = _mm512_loadu_si512(bias + c + 16 * k);
+      b.mult[k] = _mm512_loadu_ps(mult + c + 16 * k);
     }
     for (int64_t oh = oh0; oh < oh0 + ohcount; ++oh) {
       int64_t ih0 = oh * stride - pad_top, first = OW, last = OW;  // [first, last): all taps inside
       if (ih0 >= 0 && ih0 + KH <= H) inside_columns(W, OW, KW, stride, pad_left, &first, &last);
-#define PIXEL(BORDER)                                                                                      \
-  pixel(x, zrow, wb, b, m, y + (oh * OW + ow) * C + c, H, W, C, c, mask, KH, KW, ih0, ow * stride - pad_left, \
-        lo_f, hi_f, zero_point, BORDER)
       int64_t ow = 0;
-      for (; ow < first; ++ow) PIXEL(1);
-      for (; ow < last; ++ow) PIXEL(0);
-      for (; ow < OW; ++ow) PIXEL(1);
-#undef PIXEL
+      for (; ow < first; ++ow) pixel(&b, KH, KW, oh, ow, ih0, ow * stride - pad_left, 1);
+      if (slide && last > first) {
+        sliding(&b, KH, KW, oh, ih0, first, last, pad_left);
+        ow = last;
+      }
+      for (; ow < last; ++ow) pixel(&b, KH, KW, oh, ow, ih0, ow * stride - pad_left, 0);
+      for (; ow < OW; ++ow) pixel(&b, KH, KW, oh, ow, ih0, ow * stride - pad_left, 1);
     }
   }
 }
