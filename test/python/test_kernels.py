@@ -123,6 +123,24 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path, target):
 
 
 @pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("with_residual", [False, True])
+def test_conv_kernel_clamps_far_out_of_range_values_like_the_reference(tmp_path, target, with_residual):
+    """Multipliers so large that float(acc) * mult leaves the int32 range both ways, a ReLU clamp at the zero
+    point (-20) and a fixed-point-free residual: what the x86 epilogue's saturating packs rest on."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (1, 5, 5, 16), dtype=np.int8)
+    w = rng.integers(-127, 128, (70, 16, 3, 3), dtype=np.int8)
+    bias = rng.integers(-20000, 20000, 70).astype(np.int32)
+    multipliers = np.where(np.arange(70) % 3 == 0, 2.0 ** 20, 2.0 ** -12).astype(np.float32)
+    residual = (rng.integers(-128, 128, (1, 3, 3, 70), dtype=np.int8), 4, np.float32(0.5)) if with_residual else None
+    args = (x, w, bias, multipliers, -20, (-20, 127), 1, residual)
+    got = run_kernel(tmp_path, *args, target=target)
+    expected = reference_conv(*args)
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
+    assert {-20, 127} <= set(np.unique(got).tolist()) and len(np.unique(got)) > 10
+
+
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("height, channels, kernel, stride, pad", [(10, 32, 3, 1, 1), (11, 20, 3, 2, 1),
                                                                   (9, 16, 5, 1, 2), (8, 16, 3, 1, 0)])
 def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, stride, pad, target):

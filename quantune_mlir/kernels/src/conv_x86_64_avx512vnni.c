@@ -30,36 +30,49 @@ static inline __attribute__((always_inline)) int32_t load4(const int8_t* p) {
   return v ^ (int32_t)0x80808080u;
 }
 
-// 16 requantized lanes: float(t) * mult, plus the residual term, clamped, rounded half to even, + zero point.
-static inline __attribute__((always_inline)) __m128i requantize16(__m512i t, const float* mult, __m128i residual,
-                                                                  const conv_args* a, int with_residual) {
-  __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(mult));
-  if (with_residual) {
-    __m512i r = _mm512_sub_epi32(_mm512_cvtepi8_epi32(residual), _mm512_set1_epi32(a->residual_zp));
-    p = _mm512_add_ps(p, _mm512_mul_ps(_mm512_cvtepi32_ps(r), _mm512_set1_ps(a->residual_mult)));
+// 16 * vectors channels of one output pixel from n on, requantized and stored as int8: p = float(acc) * mult
+// (+ float(residual - residual_zp) * residual_mult), q = roundeven(min(p, hi - y_zp)), then q + y_zp in int16
+// and int8 with saturation (two packs for four vectors instead of four narrowing moves), then max(lo). That is
+// clamp(p, lo - y_zp, hi - y_zp) rounded + y_zp (quantization.requantize) for every p: between the bounds
+// nothing saturates, and below lo - y_zp every step stays at or under lo (a float below int32 converts to
+// INT_MIN, which saturates down); the float min keeps a large positive p from converting to INT_MIN.
+static inline __attribute__((always_inline)) void store_int8(const __m512i acc[4], int vectors, int64_t row,
+                                                             int64_t n, const conv_args* a, enum output out) {
+  int64_t left = a->N - n;
+  __mmask64 mask = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+  __m512i q[4];
+  for (int v = 0; v < 4; ++v) {
+    if (v >= vectors) {
+      q[v] = _mm512_setzero_si512();
+      continue;
+    }
+    __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[v]), _mm512_loadu_ps(a->mult + n + 16 * v));
+    if (out == INT8_RESIDUAL) {
+      __m128i bytes = _mm_maskz_loadu_epi8((__mmask16)(mask >> (16 * v)), a->residual + row * a->N + n + 16 * v);
+      __m512i r = _mm512_sub_epi32(_mm512_cvtepi8_epi32(bytes), _mm512_set1_epi32(a->residual_zp));
+      p = _mm512_add_ps(p, _mm512_mul_ps(_mm512_cvtepi32_ps(r), _mm512_set1_ps(a->residual_mult)));
+    }
+    p = _mm512_min_ps(p, _mm512_set1_ps((float)(a->hi - a->y_zp)));
+    q[v] = _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
-  p = _mm512_max_ps(p, _mm512_set1_ps((float)(a->lo - a->y_zp)));
-  p = _mm512_min_ps(p, _mm512_set1_ps((float)(a->hi - a->y_zp)));
-  __m512i q = _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  return _mm512_cvtepi32_epi8(_mm512_add_epi32(q, _mm512_set1_epi32(a->y_zp)));
+  const __m512i zero_point = _mm512_set1_epi16((int16_t)a->y_zp);
+  __m512i bytes = _mm512_packs_epi16(_mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zero_point),
+                                     _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zero_point));
+  // dword 4L + v holds channels 16v + 4L .. + 3, which belong at dword 4v + L
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  bytes = _mm512_max_epi8(_mm512_permutexvar_epi32(order, bytes), _mm512_set1_epi8((char)a->lo));
+  _mm512_mask_storeu_epi8(a->y + row * a->N + n, mask, bytes);
 }
 
-static inline __attribute__((always_inline)) void epilogue16(__m512i acc, int64_t row, int64_t n,
-                                                             const conv_args* a, enum output out) {
+// 16 channels of one output pixel from n on at an int8 -> fp32 boundary: float(acc) * mult, channels first.
+static inline __attribute__((always_inline)) void store_f32(__m512i acc, int64_t row, int64_t n,
+                                                            const conv_args* a) {
   int64_t left = a->N - n;
   __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-  __m512i t = acc;  // acc + bias: the accumulator starts at the bias
-  if (out == FLOAT32) {
-    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), _mm512_loadu_ps(a->mult + n));
-    __m512i channel_offsets = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32((int32_t)a->pixels));
-    _mm512_mask_i32scatter_ps(a->y_f32 + n * a->pixels + row, mask, channel_offsets, y, 4);
-    return;
-  }
-  __m128i residual = _mm_setzero_si128();
-  if (out == INT8_RESIDUAL) residual = _mm_maskz_loadu_epi8(mask, a->residual + row * a->N + n);
-  _mm_mask_storeu_epi8(a->y + row * a->N + n, mask,
-                       requantize16(t, a->mult + n, residual, a, out == INT8_RESIDUAL));
+  __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(a->mult + n));
+  __m512i channel_offsets = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32((int32_t)a->pixels));
+  _mm512_mask_i32scatter_ps(a->y_f32 + n * a->pixels + row, mask, channel_offsets, y, 4);
 }
 
 // One register tile: `rows` output pixels from `row` on, by 16*vectors output channels from n on.
@@ -93,8 +106,12 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
       }
     }
   }
-  for (int r = 0; r < rows; ++r)
-    for (int v = 0; v < vectors; ++v) epilogue16(acc[r][v], row + r, n + 16 * v, a, out);
+  for (int r = 0; r < rows; ++r) {
+    if (out == FLOAT32)
+      for (int v = 0; v < vectors; ++v) store_f32(acc[r][v], row + r, n + 16 * v, a);
+    else
+      store_int8(acc[r], vectors, row + r, n, a, out);
+  }
 }
 
 #define TILE_CASE(R, V) case (R) * 8 + (V): tile(a, row, n, R, V, out); break;
