@@ -73,8 +73,8 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns"),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
-                  "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod", "quantune_depthwise_s8_dotprod",
-                  None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps"),
+                  "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod",
+                  "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps"),
 )}
 
 

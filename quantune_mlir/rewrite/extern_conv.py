@@ -66,10 +66,7 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, 
     built = kernels.build(library.name)
     filters = call.output_shape[3]
     packed = kernels.pack_conv_weights(call.weight)
-    bias = call.bias.astype(np.int64)
-    if library.unsigned_activations:  # the kernel reads x ^ 0x80 = x + 128 as u8: take 128 * sum(w) back out
-        bias = bias - 128 * call.weight.reshape(filters, -1).astype(np.int64).sum(1)
-    bias = kernels.pad_channels(bias.astype(np.int32))
+    bias = kernels.pad_channels(_kernel_bias(call, library))
     multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
     _, out_h, out_w, _ = call.output_shape
     y_type = _tensor((1, filters, out_h, out_w), "f32") if call.dequantize else _tensor(call.output_shape, "i8")
@@ -94,10 +91,7 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     _, height, width, channels = call.input_shape
     layout = library.depthwise_layout
     weight = kernels.pack_depthwise_weights(call.weight, layout)
-    bias = call.bias.astype(np.int64)
-    if library.unsigned_activations:  # the kernel reads x ^ 0x80 = x + 128 as u8: take 128 * sum(w) back out
-        bias = bias - 128 * call.weight.reshape(channels, -1).astype(np.int64).sum(1)
-    bias = kernels.depthwise_channel_values(bias.astype(np.int32), layout)
+    bias = kernels.depthwise_channel_values(_kernel_bias(call, library), layout)
     multipliers = kernels.depthwise_channel_values(call.multipliers.astype(np.float32), layout)
     zero_row = np.full(len(bias), call.input_zero_point, np.int8)
     y_type = _tensor(call.output_shape, "i8")
@@ -220,6 +214,14 @@ def executable(symbol: str, library, key: str, object_path, workgroups: tuple[in
     }}
   }}
 }}"""
+
+
+def _kernel_bias(call: ConvCall, library: kernels.KernelLibrary) -> np.ndarray:
+    """The int32 bias a kernel adds: where it reads x ^ 0x80 = x + 128 as u8 (x86), less 128 * sum(w)."""
+    bias = call.bias.astype(np.int64)
+    if library.unsigned_activations:
+        bias = bias - 128 * call.weight.reshape(call.weight.shape[0], -1).astype(np.int64).sum(1)
+    return bias.astype(np.int32)
 
 
 def _attribute(key: str) -> str:
