@@ -103,18 +103,12 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
     _, out_h, out_w, _ = call.output_shape
-    row_blocks = min(out_h, _TARGET_WORKGROUPS)
-    rows = -(-out_h // row_blocks)
-    row_blocks = -(-out_h // rows)
+    row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
     buffers = [t for _, t in operands] + [y_type]
     scalars = {"H": height, "W": width, "C": channels, "OW": out_w, "KH": call.kernel_size[0],
                "KW": call.kernel_size[1], "stride": call.stride, "pad_top": call.padding[0],
                "pad_left": call.padding[1], "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
-    body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
-    body += [f"%rows = arith.constant {rows} : index", f"%out_rows = arith.constant {out_h} : index",
-             "%wg0 = stream.dispatch.workgroup.id[0] : index", "%r0i = arith.muli %wg0, %rows : index",
-             "%rleft = arith.subi %out_rows, %r0i : index", "%rci = arith.minsi %rleft, %rows : index",
-             "%r0 = arith.index_cast %r0i : index to i64", "%rc = arith.index_cast %rci : index to i64"]
+    body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
     args = [a for i in range(len(buffers)) for a in _buffer_arg(i, buffers[i])]
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
     return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, library.depthwise_symbol,
@@ -129,19 +123,14 @@ def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: in
     built = kernels.build(library.name, "quantize")
     _, channels, height, width = shape
     pixels = height * width
-    blocks = min(-(-pixels // 16), _TARGET_WORKGROUPS)
-    block = -(-(-(-pixels // blocks)) // 16) * 16
-    blocks = -(-pixels // block)
+    blocks, block = _blocks(pixels, 16, _TARGET_WORKGROUPS)  # the kernel's vectors hold 16 pixels
     x_type, y_type = _tensor(shape, "f32"), _tensor((1, height, width, channels), "i8")
     scalars = {"C": (channels, "i64"), "pixels": (pixels, "i64"), "scale": (f"{np.float32(scale):.9e}", "f32"),
                "zp": (zero_point, "i64"), "lo": (bounds[0], "i64"), "hi": (bounds[1], "i64")}
     body = [f"%{k} = arith.constant {v} : {t}" for k, (v, t) in scalars.items()]
-    body += [f"%block = arith.constant {block} : index", f"%pixel_count = arith.constant {pixels} : index",
-             "%wg0 = stream.dispatch.workgroup.id[0] : index", "%firsti = arith.muli %wg0, %block : index",
-             "%pleft = arith.subi %pixel_count, %firsti : index", "%counti = arith.minsi %pleft, %block : index",
-             "%first = arith.index_cast %firsti : index to i64", "%count = arith.index_cast %counti : index to i64"]
+    body += _workgroup_range("px", 0, block, pixels)
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", t) for k, (_, t) in scalars.items()),
-            ("%first", "i64"), ("%count", "i64")]
+            ("%px0", "i64"), ("%pxc", "i64")]
     lines = [f"%y = flow.dispatch @{symbol}::@{symbol}({x}) : ({x_type}) -> {y_type} loc(\"{where}\")"]
     return lines, executable(symbol, library, key, built.object, (blocks, 1), [x_type, y_type],
                              library.quantize_symbol, args, body)
@@ -153,22 +142,14 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
     _, out_h, out_w, filters = call.output_shape
     pixels = out_h * out_w
     channel_blocks = -(-padded // kernels.CHANNEL_BLOCK)
-    row_blocks = max(1, min(-(-pixels // _ROW_TILE), _TARGET_WORKGROUPS // channel_blocks))
-    rows = -(-(-(-pixels // row_blocks)) // _ROW_TILE) * _ROW_TILE
-    row_blocks = -(-pixels // rows)
+    row_blocks, rows = _blocks(pixels, _ROW_TILE, _TARGET_WORKGROUPS // channel_blocks)
     buffers = [*operand_types, y_type]
     scalars = {"Wp": width, "C": channels, "OW": out_w, "N": filters, "Np": padded, "KH": call.kernel_size[0],
                "KW": call.kernel_size[1], "stride": call.stride}
     scalars.update({"pixels": pixels} if call.dequantize else
                    {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
     lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
-    lines += [f"%rows = arith.constant {rows} : index", f"%pixel_count = arith.constant {pixels} : index",
-              f"%cblock = arith.constant {kernels.CHANNEL_BLOCK} : index", f"%padded = arith.constant {padded} : index",
-              "%wg0 = stream.dispatch.workgroup.id[0] : index", "%wg1 = stream.dispatch.workgroup.id[1] : index",
-              "%m0i = arith.muli %wg0, %rows : index", "%mleft = arith.subi %pixel_count, %m0i : index",
-              "%mci = arith.minsi %mleft, %rows : index", "%n0i = arith.muli %wg1, %cblock : index",
-              "%nleft = arith.subi %padded, %n0i : index", "%nci = arith.minsi %nleft, %cblock : index"]
-    lines += [f"%{v} = arith.index_cast %{v}i : index to i64" for v in ("m0", "mc", "n0", "nc")]
+    lines += _workgroup_range("m", 0, rows, pixels) + _workgroup_range("n", 1, kernels.CHANNEL_BLOCK, padded)
     args = [a for i in range(4) for a in _buffer_arg(i, buffers[i])]
     if call.residual is not None:
         lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
@@ -180,6 +161,25 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
         library.conv_residual_symbol if call.residual is not None else library.conv_symbol
     return executable(symbol, library, key, object_path, (row_blocks, channel_blocks), buffers, function, args,
                       lines)
+
+
+def _blocks(total: int, unit: int, most: int) -> tuple[int, int]:
+    """(workgroups, items each): total items split into at most `most` workgroups of a multiple of unit items."""
+    count = max(1, min(-(-total // unit), most))
+    size = -(-(-(-total // count)) // unit) * unit
+    return -(-total // size), size
+
+
+def _workgroup_range(name: str, dimension: int, size: int, total: int) -> list[str]:
+    """Lines setting %<name>0 and %<name>c (i64): the first item and the number of items of this workgroup along
+    grid dimension `dimension`, `size` items a workgroup out of `total`."""
+    return [f"%{name}_size = arith.constant {size} : index", f"%{name}_total = arith.constant {total} : index",
+            f"%{name}_id = stream.dispatch.workgroup.id[{dimension}] : index",
+            f"%{name}0i = arith.muli %{name}_id, %{name}_size : index",
+            f"%{name}_left = arith.subi %{name}_total, %{name}0i : index",
+            f"%{name}ci = arith.minsi %{name}_left, %{name}_size : index",
+            f"%{name}0 = arith.index_cast %{name}0i : index to i64",
+            f"%{name}c = arith.index_cast %{name}ci : index to i64"]
 
 
 def executable(symbol: str, library, key: str, object_path, workgroups: tuple[int, int], buffers: list[str],

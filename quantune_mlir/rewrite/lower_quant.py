@@ -224,7 +224,8 @@ class _Lowering:
                                        padding=(layer.padding[2], layer.padding[3]), input_zero_point=zero_point)
             body, executable = extern_conv.emit_depthwise(call, self.library, self.key, self._kernel_symbol(),
                                                           "%arg0")
-            return self._splice_kernel(layer, before, args, result, [*body, f"return %y : {result}"], executable)
+            return self._splice_kernel(before, args, result, [*body, f"return %y : {result}"], executable,
+                                       layer.op.location)
         if layer.kind == "linear":  # a 1x1 conv on a 1x1 image
             lines = [f"%x = tensor.expand_shape %arg0 [[0, 1, 2], [3]] output_shape [1, 1, 1, {x_shape[1]}] : "
                      f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]
@@ -252,16 +253,15 @@ class _Lowering:
                       f"{result}", f"return %y4 : {result}"]
         else:
             lines.append(f"return %y : {result}")
-        return self._splice_kernel(layer, before, args, result, lines, executable)
+        return self._splice_kernel(before, args, result, lines, executable, layer.op.location)
 
     def _kernel_symbol(self) -> str:
         self.kernel_count += 1
         return f"quantune_kernel_{self.kernel_count}"
 
-    def _splice_kernel(self, layer: Layer, before: ir.Operation, args: list[ir.Value], result: str,
-                       lines: list[str], executable: str) -> ir.Value:
-        (value,) = self.splicer.call(before, args, [result], "\n".join(lines), layer.op.location,
-                                     symbols=executable)
+    def _splice_kernel(self, before: ir.Operation, args: list[ir.Value], result: str, lines: list[str],
+                       executable: str, location: ir.Location) -> ir.Value:
+        (value,) = self.splicer.call(before, args, [result], "\n".join(lines), location, symbols=executable)
         return value
 
     def _in_model_layout(self, value: ir.Value, block: ir.Block) -> ir.Value:
@@ -300,14 +300,12 @@ class _Lowering:
             # A model input's quantize is a dispatch of its own, where IREE's codegen spends about 2 ns an
             # element on the transpose (measured: 0.30 ms of ResNet18's 10 ms at 224x224); inside the model IREE
             # fuses it into the fp32 producer's dispatch instead
-            symbol = self._kernel_symbol()
             lines, executable = extern_conv.emit_quantize(shape, params.scale, params.zero_point, (qmin, qmax),
-                                                          self.library, self.key, symbol, "%arg0", _point_name(qcast))
+                                                          self.library, self.key, self._kernel_symbol(), "%arg0",
+                                                          _point_name(qcast))
             result = f"tensor<{_dims(channels_last(shape))}i8>"
-            (value,) = self.splicer.call(qcast, [qcast.operands[0]], [result],
-                                         "\n".join([*lines, f"return %y : {result}"]), qcast.location,
-                                         symbols=executable)
-            return value
+            return self._splice_kernel(qcast, [qcast.operands[0]], result, [*lines, f"return %y : {result}"],
+                                       executable, qcast.location)
         body = _elementwise(shape, "f32", "i8", [
             "%d = arith.divf %in, %c_scale : f32", "%r = math.roundeven %d : f32",
             "%z = arith.addf %r, %c_zp : f32", "%lo = arith.maximumf %z, %c_qmin : f32",

@@ -38,7 +38,7 @@ static inline __attribute__((always_inline)) int32_t load4(const int8_t* p) {
 // INT_MIN, which saturates down); the float min keeps a large positive p from converting to INT_MIN.
 static inline __attribute__((always_inline)) void store_int8(const __m512i acc[4], int vectors, int64_t row,
                                                              int64_t n, const conv_args* a, enum output out) {
-  int64_t left = a->N - n;
+  int64_t left = a->N - n < 16 * vectors ? a->N - n : 16 * vectors;
   __mmask64 mask = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
   __m512i q[4];
   for (int v = 0; v < 4; ++v) {
