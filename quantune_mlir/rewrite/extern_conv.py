@@ -3,8 +3,8 @@ linalg: a `stream.executable` whose `hal.executable.objects` names the kernel ob
 and a `flow.dispatch` of it with the packed weights, the bias, the multipliers and the int8 input.
 
 The kernel computes exactly what the linalg form's contraction and requantize epilogue compute (same
-multiplier, shift, rounding and clamp), in one dispatch per layer, reading the padded channels-last input
-directly (no im2col buffer).
+multiplier, shift, rounding and clamp), in one dispatch per layer, reading the channels-last input directly (no
+im2col buffer, no padded copy: a tap in the padding reads a row of the input zero point).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class ConvCall:
     """One layer's geometry (channels-last, batch 1) and requantization, as the kernel takes them."""
 
     layer: str
-    input_shape: tuple[int, int, int, int]  # 1, Hp, Wp, C: already padded with the input zero point
+    input_shape: tuple[int, int, int, int]  # 1, H, W, C: the input the kernel reads, without `padding`
     output_shape: tuple[int, int, int, int]  # 1, OH, OW, N
     kernel_size: tuple[int, int]
     stride: int
@@ -39,8 +39,8 @@ class ConvCall:
     # An int8 -> fp32 boundary: the output is float(acc + bias) * multiplier in the model's layout (N, C, H, W);
     # zero point, clamp and residual are then unused.
     dequantize: bool = False
-    # The depthwise kernel pads in the kernel: input_shape is then unpadded and these are the padding rows above
-    # and columns left of it, with input_zero_point its value.
+    # The padding rows above the input and columns left of it, which the kernel reads as input_zero_point (the
+    # padding below and right follows from the output shape).
     padding: tuple[int, int] = (0, 0)
     input_zero_point: int = 0
 
@@ -62,20 +62,22 @@ def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...]
 
 def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str, residual: str | None
          ) -> tuple[list[str], str]:
-    """(body lines computing %y from the padded input value x and the residual value, the executable)."""
+    """(body lines computing %y from the input value x and the residual value, the executable)."""
     built = kernels.build(library.name)
     filters = call.output_shape[3]
+    zero_row = np.full(call.input_shape[3], call.input_zero_point, np.int8)
     packed = kernels.pack_conv_weights(call.weight)
     bias = kernels.pad_channels(_kernel_bias(call, library))
     multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
     _, out_h, out_w, _ = call.output_shape
     y_type = _tensor((1, filters, out_h, out_w), "f32") if call.dequantize else _tensor(call.output_shape, "i8")
-    operands = [(x, _tensor(call.input_shape, "i8")), ("%w", _tensor(packed.shape, "i8")),
-                ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%kzero", _tensor(zero_row.shape, "i8")),
+                ("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),
+                ("%kmult", _tensor(multipliers.shape, "f32"))]
     if residual is not None:
         operands.append((residual, y_type))
-    lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
-             f"%kmult = arith.constant {dense(multipliers)}",
+    lines = [f"%kzero = arith.constant {dense(zero_row)}", f"%w = arith.constant {dense(packed)}",
+             f"%kbias = arith.constant {dense(bias)}", f"%kmult = arith.constant {dense(multipliers)}",
              f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
              f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
     return lines, _executable(call, library, key, symbol, built.object, [t for _, t in operands], y_type,
@@ -144,17 +146,18 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
     channel_blocks = -(-padded // kernels.CHANNEL_BLOCK)
     row_blocks, rows = _blocks(pixels, _ROW_TILE, _TARGET_WORKGROUPS // channel_blocks)
     buffers = [*operand_types, y_type]
-    scalars = {"Wp": width, "C": channels, "OW": out_w, "N": filters, "Np": padded, "KH": call.kernel_size[0],
-               "KW": call.kernel_size[1], "stride": call.stride}
+    scalars = {"H": height, "W": width, "C": channels, "OW": out_w, "N": filters, "Np": padded,
+               "KH": call.kernel_size[0], "KW": call.kernel_size[1], "stride": call.stride,
+               "pad_top": call.padding[0], "pad_left": call.padding[1]}
     scalars.update({"pixels": pixels} if call.dequantize else
                    {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
     lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
     lines += _workgroup_range("m", 0, rows, pixels) + _workgroup_range("n", 1, kernels.CHANNEL_BLOCK, padded)
-    args = [a for i in range(4) for a in _buffer_arg(i, buffers[i])]
+    args = [a for i in range(5) for a in _buffer_arg(i, buffers[i])]
     if call.residual is not None:
         lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
                   f"%rmult = arith.constant {float(call.residual[1])!r} : f32"]
-        args += [*_buffer_arg(4, buffers[4]), ("%rzp", "i64"), ("%rmult", "f32")]
+        args += [*_buffer_arg(5, buffers[5]), ("%rzp", "i64"), ("%rmult", "f32")]
     args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
     function = library.conv_f32_symbol if call.dequantize else \

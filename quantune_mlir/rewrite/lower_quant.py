@@ -230,8 +230,11 @@ class _Lowering:
             lines = [f"%x = tensor.expand_shape %arg0 [[0, 1, 2], [3]] output_shape [1, 1, 1, {x_shape[1]}] : "
                      f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]
             x, x_shape, out_shape, kernel, stride = "%x", (1, 1, 1, x_shape[1]), (1, 1, 1, out_shape[1]), (1, 1), 1
-        else:
-            extra_channels = -x_shape[3] % 4  # zero weights: the padding's value never counts
+        elif x_shape[3] % 4 == 0:  # padded in the kernel: no pad dispatch
+            lines, x, kernel, stride = [], "%arg0", tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]
+            call = dataclasses.replace(call, padding=(layer.padding[2], layer.padding[3]), input_zero_point=zero_point)
+        else:  # the channels padded to the kernel's 4-byte groups by a copy, zero weights there
+            extra_channels = -x_shape[3] % 4
             lines, x, x_shape = _padded(layer, x_shape, zero_point, extra_channels)
             call = dataclasses.replace(call, weight=np.pad(call.weight, ((0, 0), (0, extra_channels), (0, 0), (0, 0))))
             kernel, stride = tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]

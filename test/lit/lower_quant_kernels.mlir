@@ -31,14 +31,17 @@
 // CHECK: stream.executable private @[[D:quantune_kernel_[0-9]+]]
 // CHECK: call @quantune_conv_f32_avx512vnni(
 // j's executable: its workgroups split the 36 output pixels in row blocks of 6 and the channels in blocks of 64;
-// each workgroup calls the residual variant of the kernel on its share.
+// each workgroup calls the residual variant of the kernel on its share of the unpadded 6x6 input, with the
+// row of the input zero point that the kernel reads in the padding (one row and column above and left).
 // CHECK: stream.executable private @[[J:quantune_kernel_[0-9]+]] attributes {hal.executable.objects = #hal.executable.objects<{#[[TARGET]] = [#hal.executable.object<{path = "{{.*}}/conv_x86_64_avx512vnni.o"}>]}>}
 // CHECK: stream.executable.export public @[[J]] workgroups() -> (index, index, index)
 // CHECK: stream.return %c6, %c1, %c1
 // CHECK: func.func private @quantune_conv_residual_s8_avx512vnni({{.*}}) attributes {hal.import.static, llvm.bareptr = true}
-// CHECK: stream.binding.subspan %arg0[%c0] : !stream.binding -> memref<256xi8>
-// CHECK: stream.binding.subspan %arg1[%c0] : !stream.binding -> memref<576xi8>
-// CHECK: call @quantune_conv_residual_s8_avx512vnni(
+// CHECK: stream.binding.subspan %arg0[%c0] : !stream.binding -> memref<144xi8>
+// CHECK: stream.binding.subspan %arg1[%c0] : !stream.binding -> memref<4xi8>
+// CHECK: stream.binding.subspan %arg2[%c0] : !stream.binding -> memref<576xi8>
+// H, W, C, OW, N, Np, KH, KW, stride, pad_top, pad_left:
+// CHECK: call @quantune_conv_residual_s8_avx512vnni({{.*}}, %c6_i64, %c6_i64, %c4_i64, %c6_i64, %c4_i64, %c16_i64, %c3_i64, %c3_i64, %c1_i64, %c1_i64, %c1_i64,
 // b's executable: the variant without a residual.
 // CHECK: stream.executable private @[[B:quantune_kernel_[0-9]+]]
 // CHECK: call @quantune_conv_s8_avx512vnni(
@@ -48,19 +51,19 @@
 // CHECK: call @quantune_quantize_s8_avx512(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c2_i64, %c36_i64, %{{.*}}, %c-3_i64, %c-128_i64, %c127_i64,
 // CHECK-LABEL: func.func @main
 // CHECK: %[[X:.*]] = flow.dispatch @[[QK]]::@[[QK]](%arg0) : (tensor<1x2x6x6xf32>) -> tensor<1x6x6x2xi8>
-// a: 2 input channels padded to 4 (the kernel's 4-byte groups) with the spatial padding; the weights get
-// zeros there, so the padding's value never counts.
+// a: 2 input channels padded to 4 (the kernel's 4-byte groups) by a copy, with the spatial padding; the
+// weights get zeros there, so the padding's value never counts.
 // CHECK: %[[AIN:.*]] = tensor.pad %[[X]] low[0, 1, 1, 0] high[0, 1, 1, 2]
-// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // b: the packed weights (blocks of 64 channels, each [K/4][width][4], the channels padded to 16), the bias with -128 * sum(w) folded in (the kernel
 // reads x ^ 0x80 as u8), the multipliers, and a's int8 output in; int8 out.
-// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<64xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
-// j: padded with the input zero point before the dispatch, b's output as the residual.
-// CHECK: %[[JIN:.*]] = tensor.pad %[[BOUT]] low[0, 1, 1, 0] high[0, 1, 1, 0]
-// CHECK: flow.dispatch @[[J]]::@[[J]](%[[JIN]], %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x8x8x4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<4xi8>, tensor<64xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// j: padded in the kernel (no pad dispatch), b's output as the residual.
+// CHECK-NOT: tensor.pad
+// CHECK: flow.dispatch @[[J]]::@[[J]](%[[BOUT]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[BOUT]]) : (tensor<1x6x6x4xi8>, tensor<4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>, tensor<1x6x6x4xi8>) -> tensor<1x6x6x4xi8>
 // CHECK: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
 // d's output stays fp32: the kernel writes float(acc + bias) * scale in the model's NCHW, no dequantize dispatch.
-// CHECK: flow.dispatch @[[D]]::@[[D]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x3x3xf32>
+// CHECK: flow.dispatch @[[D]]::@[[D]](%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x3x3xf32>
 // h: a 1x1 conv on a 1x1 image, its f32 logits collapsed back to [batch][classes].
 // CHECK: %[[HIN:.*]] = tensor.expand_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] output_shape [1, 1, 1, 4] : tensor<1x4xi8> into tensor<1x1x1x4xi8>
 // CHECK: %[[H:.*]] = flow.dispatch @[[HK]]::@[[HK]](%[[HIN]], {{.*}}) -> tensor<1x3x1x1xf32>

@@ -61,12 +61,15 @@ def reference_conv(x, w, bias, multipliers, y_zero_point, clamp, stride, residua
 
 
 def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None, dequantize=False,
-               target="x86_64"):
+               target="x86_64", padding=((0, 0), (0, 0)), x_zero_point=0):
+    """padding: ((top, bottom), (left, right)), which the kernel reads as x_zero_point."""
     _, height, width, channels = x.shape
     filters, _, kh, kw = w.shape
-    out_shape = (1, (height - kh) // stride + 1, (width - kw) // stride + 1, filters)
+    (top, bottom), (left, right) = padding
+    out_shape = (1, (height + top + bottom - kh) // stride + 1, (width + left + right - kw) // stride + 1, filters)
     call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, y_zero_point,
-                                clamp, residual[1:] if residual is not None else None, dequantize)
+                                clamp, residual[1:] if residual is not None else None, dequantize,
+                                padding=(top, left), input_zero_point=x_zero_point)
     body, executable = extern_conv.emit(call, *_library_and_key(target), "kernel", "%arg0",
                                         "%arg1" if residual is not None else None)
     y_type = f"tensor<1x{filters}x{out_shape[1]}x{out_shape[2]}xf32>" if dequantize else \
@@ -78,15 +81,21 @@ def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, r
 
 
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("height, width, channels, filters, kernel, stride, with_residual", [
-    (8, 8, 8, 16, 3, 1, False),  # one tile of 16 channels
-    (9, 11, 12, 20, 3, 2, True),  # stride 2, odd sizes, 20 channels: a masked 4-channel tail
-    (7, 7, 64, 100, 1, 1, False),  # 1x1, 49 pixels: a 1-row tail after 8 tiles of 6
-    (30, 30, 32, 64, 3, 1, True),  # several workgroups
-    (1, 1, 96, 10, 1, 1, False),  # a linear layer: one pixel
-    (16, 16, 4, 200, 5, 1, True),  # 200 channels: 3 blocks of 64 and a tail of 8
+@pytest.mark.parametrize("height, width, channels, filters, kernel, stride, with_residual, padding", [
+    (8, 8, 8, 16, 3, 1, False, ((0, 0), (0, 0))),  # one tile of 16 channels
+    (8, 8, 8, 16, 3, 1, False, ((1, 1), (1, 1))),  # the same padded: every tile on the border
+    (9, 11, 12, 20, 3, 2, True, ((1, 1), (1, 1))),  # stride 2, odd sizes (the last padding column unread), 20
+    #                                                 channels: a masked 4-channel tail
+    (7, 7, 64, 100, 1, 1, False, ((0, 0), (0, 0))),  # 1x1, 49 pixels: a 1-row tail after 8 tiles of 6
+    (30, 30, 32, 64, 3, 1, True, ((1, 1), (1, 1))),  # several workgroups, border and inside tiles
+    (1, 1, 96, 10, 1, 1, False, ((0, 0), (0, 0))),  # a linear layer: one pixel
+    (16, 16, 4, 200, 5, 1, True, ((2, 2), (2, 2))),  # 200 channels: 3 blocks of 64 and a tail of 8
+    (23, 23, 4, 64, 7, 2, False, ((3, 3), (3, 3))),  # a ResNet stem: 4 channels, 7x7, stride 2
+    (10, 9, 8, 16, 3, 2, False, ((0, 1), (1, 0))),  # asymmetric (ONNX SAME_UPPER / SAME_LOWER-like) padding
 ])
-def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, kernel, stride, with_residual, target):
+def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, kernel, stride, with_residual, padding,
+                                  target):
+    """Against numpy on the input padded with its zero point (9), which the kernel reads from a row of it."""
     rng = np.random.default_rng(height * 1000 + filters)
     x = rng.integers(-128, 128, (1, height, width, channels), dtype=np.int8)
     w = rng.integers(-127, 128, (filters, channels, kernel, kernel), dtype=np.int8)
@@ -94,12 +103,13 @@ def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, ke
     # outputs of about +-40: accumulators are about sqrt(K) * 74 * 74 (the standard deviations of x and w)
     scale = 40 / (np.sqrt(channels * kernel * kernel) * 74 * 74)
     multipliers = (rng.uniform(0.5, 1.5, filters) * scale).astype(np.float32)
-    out_h, out_w = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    padded = np.pad(x, ((0, 0), *padding, (0, 0)), constant_values=9)
+    out_h, out_w = (padded.shape[1] - kernel) // stride + 1, (padded.shape[2] - kernel) // stride + 1
     residual = (rng.integers(-128, 128, (1, out_h, out_w, filters), dtype=np.int8), -7, np.float32(0.37)) \
         if with_residual else None
-    args = (x, w, bias, multipliers, 5, (-128, 127), stride, residual)
-    got = run_kernel(tmp_path, *args, target=target)
-    expected = reference_conv(*args)
+    args = (w, bias, multipliers, 5, (-128, 127), stride, residual)
+    got = run_kernel(tmp_path, x, *args, target=target, padding=padding, x_zero_point=9)
+    expected = reference_conv(padded, *args)
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
     # neither saturated nor constant: the comparison sees the rounding
     assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) >= min(got.size // 2, 20)

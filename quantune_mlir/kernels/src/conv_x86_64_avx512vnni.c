@@ -7,8 +7,9 @@
 // fused multiply-adds (the object is built with -ffp-contract=off), clamped to [lo - y_zp, hi - y_zp],
 // rounded half to even, y = that + y_zp as int8.
 //
-// - x: the zero-point padded input, [Hp][Wp][C] int8, C a multiple of 4. There is no im2col buffer: each output
-//   pixel's row of the GEMM is read from x where it lies, 4 channels at a time.
+// - x: the input, [H][W][C] int8, C a multiple of 4. There is no im2col buffer: each output pixel's row of the
+//   GEMM is read from x where it lies, 4 channels at a time; a tap in the padding reads zrow, C bytes of the
+//   input zero point (conv_common.h taps), so the padding costs no dispatch.
 // - w: int8, K = KH*KW*C in (kh, kw, c) order by Np (the output channels padded to 16), in blocks of 64
 //   channels (conv_common.h block_weights).
 // - vpdpbusd multiplies unsigned by signed bytes: x ^ 0x80 is x + 128 as u8, and the bias carries the
@@ -21,7 +22,7 @@
 #include "conv_common.h"
 #include <immintrin.h>
 
-#define ROWS 6  // output pixels per register tile: 6 x 4 zmm accumulators of 16 channels, 24 of 32 registers
+#define ROWS MAX_TILE_ROWS  // output pixels per register tile: 6 x 4 zmm accumulators, 24 of 32 registers
 
 
 static inline __attribute__((always_inline)) int32_t load4(const int8_t* p) {
@@ -75,37 +76,34 @@ static inline __attribute__((always_inline)) void store_f32(__m512i acc, int64_t
   _mm512_mask_i32scatter_ps(a->y_f32 + n * a->pixels + row, mask, channel_offsets, y, 4);
 }
 
-// One register tile: `rows` output pixels from `row` on, by 16*vectors output channels from n on.
-static inline __attribute__((always_inline)) void tile(const conv_args* a, int64_t row, int64_t n, int rows,
-                                                       int vectors, enum output out) {
+// One register tile: `rows` output pixels from `row` on (their first taps at ih, iw), by 16*vectors output
+// channels from n on; border: some of its pixels' taps lie in the padding.
+static inline __attribute__((always_inline)) void tile(const conv_args* a, int64_t row, const int64_t ih[],
+                                                       const int64_t iw[], int64_t n, int rows, int vectors,
+                                                       enum output out, int border) {
   __m512i acc[ROWS][4];
-  const int8_t* base[ROWS];
-  for (int r = 0; r < rows; ++r) {
-    int64_t oh = (row + r) / a->OW, ow = (row + r) % a->OW;
-    base[r] = a->x + (oh * a->stride * a->W + ow * a->stride) * a->C;
+  for (int r = 0; r < rows; ++r)
     for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_loadu_si512(a->bias + n + 16 * v);  // added once
-  }
   int64_t step;
   const int8_t* w = block_weights(a, n, &step);
-  // one flat loop over K/4 (the reduction in (kh, kw, c) order) keeps the accumulators in registers
-  int64_t steps = a->KH * a->KW * a->C / 4, c = 0, kw = 0, offset = 0;
-  for (int64_t s = 0; s < steps; ++s, w += step) {
-    __m512i b[4];
-    for (int v = 0; v < vectors; ++v) b[v] = _mm512_loadu_si512(w + 64 * v);
-    for (int r = 0; r < rows; ++r) {
-      __m512i x = _mm512_set1_epi32(load4(base[r] + offset + c));
-      for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, b[v]);
-    }
-    c += 4;
-    if (c == a->C) {
-      c = 0;
-      offset += a->C;
-      if (++kw == a->KW) {
-        kw = 0;
-        offset += (a->W - a->KW) * a->C;
+  // inside the input, a kernel row's taps lie side by side: one run of KW * C bytes; on the border, tap by tap
+  const int64_t runs = border ? a->KW : 1, run = border ? a->C : a->KW * a->C;
+  for (int64_t kh = 0; kh < a->KH; ++kh) {
+    for (int64_t kw = 0; kw < runs; ++kw) {
+      const int8_t* at[ROWS];
+      tap_rows(a, ih, iw, rows, kh, kw, border, at);
+      for (int64_t c = 0; c < run; c += 4, w += step) {
+        __m512i b[4];
+        for (int v = 0; v < vectors; ++v) b[v] = _mm512_loadu_si512(w + 64 * v);
+        for (int r = 0; r < rows; ++r) {
+          __m512i x = _mm512_set1_epi32(load4(at[r] + c));
+          for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, b[v]);
+        }
       }
     }
   }
+  // unrolled, or the accumulators would live in memory, stored at every step of the reduction
+#pragma clang loop unroll(full)
   for (int r = 0; r < rows; ++r) {
     if (out == FLOAT32)
       for (int v = 0; v < vectors; ++v) store_f32(acc[r][v], row + r, n + 16 * v, a);
@@ -114,7 +112,13 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   }
 }
 
-#define TILE_CASE(R, V) case (R) * 8 + (V): tile(a, row, n, R, V, out); break;
+#define TILE_CASE(R, V)                                 \
+  case (R) * 8 + (V):                                   \
+    if (border)                                         \
+      tile(a, row, ih, iw, n, R, V, out, 1);            \
+    else                                                \
+      tile(a, row, ih, iw, n, R, V, out, 0);            \
+    break;
 #define TILE_ROWS(R) TILE_CASE(R, 1) TILE_CASE(R, 2) TILE_CASE(R, 3) TILE_CASE(R, 4)
 
 static inline __attribute__((always_inline)) void conv(const conv_args* a, int64_t m0, int64_t mcount, int64_t n0,
@@ -123,6 +127,8 @@ static inline __attribute__((always_inline)) void conv(const conv_args* a, int64
     int vectors = (int)((n0 + ncount - n) >= 64 ? 4 : (n0 + ncount - n + 15) / 16);
     for (int64_t row = m0; row < m0 + mcount; row += ROWS) {
       int rows = (int)(m0 + mcount - row >= ROWS ? ROWS : m0 + mcount - row);
+      int64_t ih[ROWS], iw[ROWS];
+      int border = first_taps(a, row, rows, ih, iw);
       switch (rows * 8 + vectors) {
         TILE_ROWS(1) TILE_ROWS(2) TILE_ROWS(3) TILE_ROWS(4) TILE_ROWS(5) TILE_ROWS(6)
       }

@@ -22,17 +22,15 @@ static inline __attribute__((always_inline)) int8x16_t load_tap(const int8_t* p,
 }
 
 // The 16 channels from c on of tap (ih, iw), or of the zero-point row where that lies in the padding.
-static inline __attribute__((always_inline)) const int8_t* tap(const conv_args* a, const int8_t* zrow, int64_t ih,
-                                                               int64_t iw, int64_t c, int border) {
-  if (border && ((uint64_t)ih >= (uint64_t)a->H || (uint64_t)iw >= (uint64_t)a->W)) return zrow + c;
-  return a->x + (ih * a->W + iw) * a->C + c;
+static inline __attribute__((always_inline)) const int8_t* tap(const conv_args* a, int64_t ih, int64_t iw,
+                                                               int64_t c, int border) {
+  return (border ? tap_address(a, ih, iw) : a->x + (ih * a->W + iw) * a->C) + c;
 }
 
 // One output pixel's 16 channels from c on; border: some of its taps may lie in the padding.
-static inline __attribute__((always_inline)) void pixel(const conv_args* a, const int8_t* zrow,
-                                                        int8x16_t weights[][4], int64_t c, int64_t left,
-                                                        const int64_t KH, const int64_t KW, int64_t oh, int64_t ow,
-                                                        int border) {
+static inline __attribute__((always_inline)) void pixel(const conv_args* a, int8x16_t weights[][4], int64_t c,
+                                                        int64_t left, const int64_t KH, const int64_t KW, int64_t oh,
+                                                        int64_t ow, int border) {
   const int64_t taps = KH * KW, groups = (taps + 3) / 4;
   int64_t ih0 = oh * a->stride - a->pad_top, iw0 = ow * a->stride - a->pad_left;
   int32x4_t acc[4];
@@ -41,7 +39,7 @@ static inline __attribute__((always_inline)) void pixel(const conv_args* a, cons
     int8x16_t t[4];
     for (int k = 0; k < 4; ++k) {
       int64_t i = 4 * g + k;
-      t[k] = i < taps ? load_tap(tap(a, zrow, ih0 + i / KW, iw0 + i % KW, c, border), left) : vdupq_n_s8(0);
+      t[k] = i < taps ? load_tap(tap(a, ih0 + i / KW, iw0 + i % KW, c, border), left) : vdupq_n_s8(0);
     }
     int16x8_t low01 = vreinterpretq_s16_s8(vzip1q_s8(t[0], t[1])), high01 = vreinterpretq_s16_s8(vzip2q_s8(t[0], t[1]));
     int16x8_t low23 = vreinterpretq_s16_s8(vzip1q_s8(t[2], t[3])), high23 = vreinterpretq_s16_s8(vzip2q_s8(t[2], t[3]));
@@ -53,9 +51,9 @@ static inline __attribute__((always_inline)) void pixel(const conv_args* a, cons
   epilogue16(acc, oh * a->OW + ow, c, a, INT8);
 }
 
-static inline __attribute__((always_inline)) void depthwise(const conv_args* a, const int8_t* zrow,
-                                                            const int8_t* w, int64_t Cp, const int64_t KH,
-                                                            const int64_t KW, int64_t oh0, int64_t ohcount) {
+static inline __attribute__((always_inline)) void depthwise(const conv_args* a, const int8_t* w, int64_t Cp,
+                                                            const int64_t KH, const int64_t KW, int64_t oh0,
+                                                            int64_t ohcount) {
   const int64_t groups = (KH * KW + 3) / 4;
   for (int64_t c = 0; c < Cp; c += 16) {
     int64_t left = a->C - c;
@@ -67,9 +65,9 @@ static inline __attribute__((always_inline)) void depthwise(const conv_args* a, 
       int64_t ih0 = oh * a->stride - a->pad_top;
       if (ih0 >= 0 && ih0 + KH <= a->H) inside_columns(a->W, a->OW, KW, a->stride, a->pad_left, &first, &last);
       int64_t ow = 0;
-      for (; ow < first; ++ow) pixel(a, zrow, weights, c, left, KH, KW, oh, ow, 1);
-      for (; ow < last; ++ow) pixel(a, zrow, weights, c, left, KH, KW, oh, ow, 0);
-      for (; ow < a->OW; ++ow) pixel(a, zrow, weights, c, left, KH, KW, oh, ow, 1);
+      for (; ow < first; ++ow) pixel(a, weights, c, left, KH, KW, oh, ow, 1);
+      for (; ow < last; ++ow) pixel(a, weights, c, left, KH, KW, oh, ow, 0);
+      for (; ow < a->OW; ++ow) pixel(a, weights, c, left, KH, KW, oh, ow, 1);
     }
   }
 }
@@ -82,11 +80,12 @@ void quantune_depthwise_s8_dotprod(const int8_t* x, size_t x_offset, const int8_
                                    int64_t oh0, int64_t ohcount) {
   const int64_t Cp = (C + 15) / 16 * 16;
   // the epilogue reads the output's channel count as N and its pixels as rows of N
-  conv_args a = {x + x_offset, 0, bias + bias_offset, mult + mult_offset, 0, y + y_offset, 0, 0,
-                 H, W, pad_top, pad_left, C, OW, C, Cp, KH, KW, stride, (int32_t)y_zp, (int32_t)lo, (int32_t)hi, 0,
-                 0.0f};
+  conv_args a = {.x = x + x_offset, .zrow = zrow + zrow_offset, .bias = bias + bias_offset,
+                 .mult = mult + mult_offset, .y = y + y_offset, .H = H, .W = W, .pad_top = pad_top,
+                 .pad_left = pad_left, .C = C, .OW = OW, .N = C, .Np = Cp, .KH = KH, .KW = KW, .stride = stride,
+                 .y_zp = (int32_t)y_zp, .lo = (int32_t)lo, .hi = (int32_t)hi};
   if (KH == 3 && KW == 3)  // MobileNet's: unrolled, three groups of taps in registers
-    depthwise(&a, zrow + zrow_offset, w + w_offset, Cp, 3, 3, oh0, ohcount);
+    depthwise(&a, w + w_offset, Cp, 3, 3, oh0, ohcount);
   else
-    depthwise(&a, zrow + zrow_offset, w + w_offset, Cp, KH, KW, oh0, ohcount);
+    depthwise(&a, w + w_offset, Cp, KH, KW, oh0, ohcount);
 }
