@@ -143,7 +143,10 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
     _, height, width, channels = call.input_shape
     _, out_h, out_w, filters = call.output_shape
     pixels = out_h * out_w
-    channel_blocks = -(-padded // kernels.CHANNEL_BLOCK)
+    # int8 channels-last: unless N is a multiple of 64, one pixel's channel blocks share 64-byte lines, and two
+    # cores writing them would pass the lines back and forth; such layers are split by pixels alone
+    block = kernels.CHANNEL_BLOCK if call.dequantize or filters % kernels.CHANNEL_BLOCK == 0 else padded
+    channel_blocks = -(-padded // block)
     row_blocks, rows = _blocks(pixels, _ROW_TILE, _TARGET_WORKGROUPS // channel_blocks)
     buffers = [*operand_types, y_type]
     scalars = {"H": height, "W": width, "C": channels, "OW": out_w, "N": filters, "Np": padded,
@@ -152,7 +155,7 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
     scalars.update({"pixels": pixels} if call.dequantize else
                    {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]})
     lines = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()]
-    lines += _workgroup_range("m", 0, rows, pixels) + _workgroup_range("n", 1, kernels.CHANNEL_BLOCK, padded)
+    lines += _workgroup_range("m", 0, rows, pixels) + _workgroup_range("n", 1, block, padded)
     args = [a for i in range(5) for a in _buffer_arg(i, buffers[i])]
     if call.residual is not None:
         lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
