@@ -231,6 +231,22 @@ def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instru
     assert kernels.build(library).assembly.read_text().count(instruction) >= 24  # at least one full register tile
 
 
+@pytest.mark.parametrize("filters, dequantize, grid", [
+    (128, False, (8, 2)),  # int8, two whole 64-channel blocks: 8 pixel blocks x 2 channel blocks
+    (96, False, (15, 1)),  # int8, blocks of 64 and 32 channels would share cache lines: pixels only
+    (96, True, (8, 2)),  # fp32 channels-first: each channel block writes its own planes
+])
+def test_kernel_workgroups_never_share_an_int8_output_line(filters, dequantize, grid):
+    """Two workgroups writing channel blocks of the same pixels run on different cores; unless each block is
+    whole 64-byte lines (N a multiple of 64), the rewrite splits such a layer by pixels alone."""
+    w = np.ones((filters, 16, 1, 1), np.int8)
+    call = extern_conv.ConvCall("layer", (1, 28, 28, 16), (1, 28, 28, filters), (1, 1), 1, w,
+                                np.zeros(filters, np.int32), np.ones(filters, np.float32), 0, (-128, 127), None,
+                                dequantize)
+    _, executable = extern_conv.emit(call, *_library_and_key("x86_64"), "kernel", "%arg0", None)
+    assert f"%x = arith.constant {grid[0]} : index\n    %y = arith.constant {grid[1]} : index" in executable
+
+
 @pytest.mark.parametrize("target, other_flags", [
     ("x86_64", ("--iree-llvmcpu-target-cpu=haswell",)),  # no AVX-512 VNNI
     ("aarch64-dotprod", ("--iree-llvmcpu-target-cpu-features=+neon",)),  # a Cortex-A53: no dotprod
