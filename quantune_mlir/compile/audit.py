@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .. import kernels
 from ..errors import QuantuneError
 from .assembly import DOT_FEATURES, FLOAT_MULTIPLY_ADDS, WIDENED_MULTIPLIES, instruction_counts
 from .iree_compile import DUMPED_EXECUTABLES, DUMPED_PHASES, compile_file
@@ -153,6 +154,12 @@ def _judge_layers(target: str, dispatches: tuple[Dispatch, ...], launches: tuple
     def first_layer(names: tuple[str, ...]) -> str | None:
         return next((n for n in names if not wanted or n in wanted), None)
 
+    def layers_of(contraction: Contraction, names: tuple[str, ...]) -> list[str]:
+        """A kernel that runs two layers (kernels.fused_layers) is the contraction of both."""
+        if contraction.kernel and kernels.fused_layers(contraction.kernel):
+            return list(dict.fromkeys(n for n in names if not wanted or n in wanted))
+        return [layer] if (layer := first_layer(names)) else []
+
     judged: dict[str, list[tuple[Dispatch, Contraction]]] = {}
     related: dict[str, list[str]] = {}
     unattributed: list[str] = []
@@ -162,12 +169,11 @@ def _judge_layers(target: str, dispatches: tuple[Dispatch, ...], launches: tuple
         if not dispatch.contractions and site:
             related.setdefault(site, []).append(dispatch.name)
         for contraction in dispatch.contractions:
-            own = first_layer(contraction.names)
+            own, at_site = layers_of(contraction, contraction.names), layers_of(contraction, launch.names)
             # a shared executable's source names only the first of its layers; each launch site names its own
-            layer = (site or own) if dispatch.launches > 1 else (own or site)
-            if layer:
+            for layer in (at_site or own) if dispatch.launches > 1 else (own or at_site):
                 judged.setdefault(layer, []).append((dispatch, contraction))
-            else:
+            if not own and not at_site:
                 unattributed.append(dispatch.name)
     verdicts = tuple(_verdict(layer, judged.get(layer, []), related.get(layer, []))
                      for layer in (layers or list(judged)))

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SOURCE_DIR = Path(__file__).resolve().parent / "src"
 VECTOR_CHANNELS = 16  # output channels per vector register: packed weights pad the channel count to this
 CHANNEL_BLOCK = 64  # output channels of one conv workgroup, whose packed weights lie together
+FUSED_ROW_BYTES = 16384  # the fused depthwise + 1x1 entries' row buffer (depthwise_x86_64_avx512.c)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class KernelLibrary:
     # four rows of a kernel column in 64-channel blocks (x86), or "taps", four taps in row-major order in
     # 16-channel blocks (aarch64)
     depthwise_layout: str
+    # a depthwise layer and the 1x1 conv reading its output in one dispatch (in the depthwise object), int8 out,
+    # without and with a residual add: None where the library has no such entry
+    depthwise_conv_symbol: str | None = None
+    depthwise_conv_residual_symbol: str | None = None
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -70,7 +75,8 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "quantune_conv_s8_avx512vnni", "quantune_conv_residual_s8_avx512vnni",
                   "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512vnni", "quantune_peak_avx512vnni",
                   "quantune_quantize_s8_avx512",
-                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns"),
+                  12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns",
+                  "quantune_depthwise_conv_s8_avx512vnni", "quantune_depthwise_conv_residual_s8_avx512vnni"),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
                   "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod",
@@ -88,6 +94,12 @@ class BuiltLibrary:
 def multiplies(symbol: str) -> bool:
     """Whether a kernel entry point is a contraction (conv, depthwise), not the input quantize."""
     return all(symbol != library.quantize_symbol for library in LIBRARIES.values())
+
+
+def fused_layers(symbol: str) -> bool:
+    """Whether a kernel entry point runs two layers (a depthwise conv and the 1x1 conv after it)."""
+    return any(symbol in (library.depthwise_conv_symbol, library.depthwise_conv_residual_symbol)
+               for library in LIBRARIES.values())
 
 
 def get_library(name: str) -> KernelLibrary:

@@ -84,11 +84,13 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, 
                               len(multipliers))
 
 
-def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str
-                   ) -> tuple[list[str], str]:
+def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str,
+                   pointwise: ConvCall | None = None, residual: str | None = None) -> tuple[list[str], str]:
     """A depthwise layer (call.weight [C][KH][KW], int8 out, no residual) as one dispatch of the library's
     depthwise kernel, which reads the unpadded input x and a row of the input zero point where a tap lies in
-    call.padding: (body lines computing %y, the executable)."""
+    call.padding: (body lines computing %y, the executable). With pointwise, the 1x1 conv that reads the
+    depthwise output (int8 out, with the residual value if any) runs in the same dispatch, row by row
+    (library.depthwise_conv_symbol), and %y is its output."""
     built = kernels.build(library.name, "depthwise")
     _, height, width, channels = call.input_shape
     layout = library.depthwise_layout
@@ -96,25 +98,48 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     bias = kernels.depthwise_channel_values(_kernel_bias(call, library), layout)
     multipliers = kernels.depthwise_channel_values(call.multipliers.astype(np.float32), layout)
     zero_row = np.full(len(bias), call.input_zero_point, np.int8)
-    y_type = _tensor(call.output_shape, "i8")
     operands = [(x, _tensor(call.input_shape, "i8")), ("%kzero", _tensor(zero_row.shape, "i8")),
-                ("%w", _tensor(weight.shape, "i8")),
-                ("%kbias", _tensor(bias.shape, "i32")), ("%kmult", _tensor(multipliers.shape, "f32"))]
-    lines = [f"%kzero = arith.constant {dense(zero_row)}", f"%w = arith.constant {dense(weight)}",
-             f"%kbias = arith.constant {dense(bias)}", f"%kmult = arith.constant {dense(multipliers)}",
-             f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
-             f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
+                ("%dww", _tensor(weight.shape, "i8")),
+                ("%dwbias", _tensor(bias.shape, "i32")), ("%dwmult", _tensor(multipliers.shape, "f32"))]
+    lines = [f"%kzero = arith.constant {dense(zero_row)}", f"%dww = arith.constant {dense(weight)}",
+             f"%dwbias = arith.constant {dense(bias)}", f"%dwmult = arith.constant {dense(multipliers)}"]
     _, out_h, out_w, _ = call.output_shape
-    row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
-    buffers = [t for _, t in operands] + [y_type]
     scalars = {"H": height, "W": width, "C": channels, "OW": out_w, "KH": call.kernel_size[0],
                "KW": call.kernel_size[1], "stride": call.stride, "pad_top": call.padding[0],
-               "pad_left": call.padding[1], "y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
-    body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
-    args = [a for i in range(len(buffers)) for a in _buffer_arg(i, buffers[i])]
+               "pad_left": call.padding[1]}
+    requantize = {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
+    function, where, y_type, body = library.depthwise_symbol, f'"{call.layer}"', _tensor(call.output_shape, "i8"), []
+    if pointwise is not None:
+        packed = kernels.pack_conv_weights(pointwise.weight)
+        pw_bias = kernels.pad_channels(_kernel_bias(pointwise, library))
+        pw_multipliers = kernels.pad_channels(pointwise.multipliers.astype(np.float32))
+        operands += [("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(pw_bias.shape, "i32")),
+                     ("%kmult", _tensor(pw_multipliers.shape, "f32"))]
+        lines += [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(pw_bias)}",
+                  f"%kmult = arith.constant {dense(pw_multipliers)}"]
+        y_type = _tensor(pointwise.output_shape, "i8")
+        if residual is not None:
+            operands.append((residual, y_type))
+            body += [f"%rzp = arith.constant {pointwise.residual[0]} : i64",
+                     f"%rmult = arith.constant {float(pointwise.residual[1])!r} : f32"]
+        requantize = {"dw_zp": call.output_zero_point, "dw_lo": call.clamp[0], "dw_hi": call.clamp[1],
+                      "N": pointwise.output_shape[3], "Np": len(pw_multipliers),
+                      "y_zp": pointwise.output_zero_point, "lo": pointwise.clamp[0], "hi": pointwise.clamp[1]}
+        function = library.depthwise_conv_residual_symbol if residual else library.depthwise_conv_symbol
+        where = f'fused["{call.layer}", "{pointwise.layer}"]'
+    lines.append(f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
+                 f"({', '.join(t for _, t in operands)}) -> {y_type} loc({where})")
+    scalars.update(requantize)
+    row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
+    buffers = [t for _, t in operands] + [y_type]
+    body += [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
+    inputs = 8 if pointwise is not None else 5
+    args = [a for i in range(inputs) for a in _buffer_arg(i, buffers[i])]
+    if residual is not None:
+        args += [*_buffer_arg(inputs, buffers[inputs]), ("%rzp", "i64"), ("%rmult", "f32")]
+    args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
-    return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, library.depthwise_symbol,
-                             args, body)
+    return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, function, args, body)
 
 
 def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: int, bounds: tuple[int, int],

@@ -95,12 +95,19 @@ class _Lowering:
         self.storage: dict[ir.Value, ir.Value] = {}
         self.library, self.key, self.costs = library, key, costs
         self.kernel_count = 0
+        # depthwise layers whose 1x1 conv runs with them in one dispatch (the qcast result between them -> the
+        # 1x1 conv's chain), and, once such a depthwise chain is reached, its kernel call and input
+        self.fused: dict[ir.Value, QuantChain] = {}
+        self.pending_depthwise: dict[ir.Value, tuple[extern_conv.ConvCall, ir.Value]] = {}
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
         block = function.regions[0].blocks[0]
         ops = [op.operation for op in block.operations]
         chains = [c for op in ops if op.name in CONTRACTION_OPS and (c := self._chain(op)) is not None]
         chain_ending_at = {c.output.results[0]: c for c in chains if c.output is not None}
+        if not expose:  # the analysis reads every int8 tensor, the one between fused layers too
+            self.fused = {pw.input: pw for pw in chains
+                          if pw.input in chain_ending_at and self._fuses(chain_ending_at[pw.input], pw)}
         fp32_chain_at = {c.layer.result: c for c in chains if c.output is None}
         exposed: dict[str, ir.Value] = {}
         for op in ops:
@@ -118,11 +125,14 @@ class _Lowering:
                 result = self._emit_chain(chain, _next(op))
                 chain.layer.result.replace_all_uses_with(result)
                 exposed[f"{chain.layer.id}.output"] = result
-        _erase_dead(block)
+        # the int8 values that only a dcast still to be lowered reads (a model's int8 output) stay
+        _erase_dead(block, keep={v for v in self.storage.values() if v is not None})
         for op in [o.operation for o in block.operations]:
             # A weight's dcast is still read here only by the fp32 op its layer replaced, which a residual
             # add or activation that stays fp32 keeps alive until this loop has run.
-            if op.name == "quant.dcast" and list(op.results[0].uses) and not _is_weight(op):
+            # The tensor between fused layers (storage None) is read only by the 1x1 conv the fusion replaced.
+            if op.name == "quant.dcast" and list(op.results[0].uses) and not _is_weight(op) and \
+                    self.storage.get(op.operands[0]) is not None:
                 op.results[0].replace_all_uses_with(self._emit_dequantize(op))
         if expose and exposed:
             append_results(function, [self._in_model_layout(v, block) for v in exposed.values()], list(exposed))
@@ -183,10 +193,16 @@ class _Lowering:
         residual_multiplier = requantize_multipliers(residual.scale / y.scale) if residual else None
         result = f"tensor<{_dims(acc_shape)}i8>"
         if self._kernel_runs(layer, with_residual=residual is not None):
-            return self._call_kernel(layer, before, args, result, extern_conv.ConvCall(
+            call = extern_conv.ConvCall(
                 layer.id, (), acc_shape, (), 1, chain.weight, bias_q.astype(np.int32), multipliers, y.zero_point,
-                _clamp_bounds(y, chain.clamp),
-                (residual.zero_point, residual_multiplier) if residual else None), x.zero_point)
+                _clamp_bounds(y, chain.clamp), (residual.zero_point, residual_multiplier) if residual else None)
+            if chain.output.results[0] in self.fused:  # emitted with the 1x1 conv that reads it
+                self.pending_depthwise[chain.output.results[0]] = (self._depthwise_call(layer, call, x.zero_point),
+                                                                   args[0])
+                return None
+            if chain.input in self.pending_depthwise:
+                return self._call_fused(chain.input, layer, before, args[1:], result, call)
+            return self._call_kernel(layer, before, args, result, call, x.zero_point)
         body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
                 *_requantizing_epilogue(acc_shape, multipliers, y, chain.clamp, residual, residual_multiplier)]
         return self._call(layer, before, args, result, body)
@@ -218,12 +234,9 @@ class _Lowering:
         """The layer as one dispatch of the project's conv kernel (rewrite/extern_conv.py)."""
         x_shape = channels_last(tensor_shape(layer.activation.type))
         out_shape = call.output_shape
-        if layer.kind == "depthwise":  # padded in the kernel: no pad dispatch (0.16 ms of MobileNetV2's 3.3)
-            call = dataclasses.replace(call, input_shape=x_shape, kernel_size=tuple(call.weight.shape[1:]),
-                                       stride=int_array(layer.op, "strides")[0],
-                                       padding=(layer.padding[2], layer.padding[3]), input_zero_point=zero_point)
-            body, executable = extern_conv.emit_depthwise(call, self.library, self.key, self._kernel_symbol(),
-                                                          "%arg0")
+        if layer.kind == "depthwise":
+            body, executable = extern_conv.emit_depthwise(self._depthwise_call(layer, call, zero_point), self.library,
+                                                          self.key, self._kernel_symbol(), "%arg0")
             return self._splice_kernel(before, args, result, [*body, f"return %y : {result}"], executable,
                                        layer.op.location)
         if layer.kind == "linear":  # a 1x1 conv on a 1x1 image
@@ -257,6 +270,40 @@ class _Lowering:
         else:
             lines.append(f"return %y : {result}")
         return self._splice_kernel(before, args, result, lines, executable, layer.op.location)
+
+    def _depthwise_call(self, layer: Layer, call: extern_conv.ConvCall, zero_point: int) -> extern_conv.ConvCall:
+        """A depthwise layer's kernel call, padded in the kernel: no pad dispatch (0.16 ms of MobileNetV2's 3.3)."""
+        return dataclasses.replace(call, input_shape=channels_last(tensor_shape(layer.activation.type)),
+                                   kernel_size=tuple(call.weight.shape[1:]), stride=int_array(layer.op, "strides")[0],
+                                   padding=(layer.padding[2], layer.padding[3]), input_zero_point=zero_point)
+
+    def _fuses(self, depthwise: QuantChain, pointwise: QuantChain) -> bool:
+        """Whether a depthwise layer and the 1x1 conv reading its int8 output run in one kernel dispatch: the
+        library has the fused entry, both layers go to the kernels, nothing else reads the tensor between them,
+        and one row of it fits the kernel's buffer."""
+        if self.library is None or self.library.depthwise_conv_symbol is None:
+            return False
+        layer, between = pointwise.layer, depthwise.output.results[0]
+        readers = users(between)
+        if depthwise.layer.kind != "depthwise" or depthwise.residual is not None or layer.kind != "conv" \
+                or pointwise.output is None or len(readers) != 1 or len(users(readers[0].results[0])) != 1:
+            return False
+        _, channels, _, width = tensor_shape(between.type)
+        one_by_one = tuple(tensor_shape(layer.weight.type)[2:]) == (1, 1) and not any(layer.padding) and \
+            set(int_array(layer.op, "strides")) == {1}
+        return one_by_one and channels % 4 == 0 and width * channels <= kernels.FUSED_ROW_BYTES and \
+            self._kernel_runs(depthwise.layer) and \
+            self._kernel_runs(layer, with_residual=pointwise.residual is not None)
+
+    def _call_fused(self, between: ir.Value, layer: Layer, before: ir.Operation, residual: list[ir.Value],
+                    result: str, call: extern_conv.ConvCall) -> ir.Value:
+        """A 1x1 conv and the depthwise layer before it (deferred by _emit_chain) as one kernel dispatch."""
+        depthwise, x = self.pending_depthwise.pop(between)
+        call = dataclasses.replace(call, input_shape=depthwise.output_shape, kernel_size=(1, 1), stride=1)
+        body, executable = extern_conv.emit_depthwise(depthwise, self.library, self.key, self._kernel_symbol(),
+                                                      "%arg0", call, "%arg1" if residual else None)
+        return self._splice_kernel(before, [x, *residual], result, [*body, f"return %y : {result}"], executable,
+                                   layer.op.location)
 
     def _kernel_symbol(self) -> str:
         self.kernel_count += 1
@@ -581,13 +628,14 @@ def _point_name(op: ir.Operation) -> str:
     return ir.StringAttr(op.attributes[POINT_ATTR]).value if POINT_ATTR in op.attributes else str(op.location)
 
 
-def _erase_dead(block: ir.Block) -> None:
-    """Erase ops whose results nobody reads (all ops here are free of side effects), last first."""
+def _erase_dead(block: ir.Block, keep: set[ir.Value] = frozenset()) -> None:
+    """Erase ops whose results nobody reads (all ops here are free of side effects), last first, but those
+    defining a value in keep."""
     changed = True
     while changed:
         changed = False
         for op in reversed([o.operation for o in block.operations]):
-            if not op.results:
+            if not op.results or any(r in keep for r in op.results):
                 continue
             if all(not list(r.uses) for r in op.results):
                 op.erase()

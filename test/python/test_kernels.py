@@ -183,6 +183,49 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     assert ((got > -128) & (got < 127)).mean() > 0.8
 
 
+@pytest.mark.parametrize("height, channels, filters, stride, with_residual", [
+    (12, 96, 24, 1, True),  # MobileNetV2's stride-1 block: 96 -> 24 with the residual add
+    (13, 144, 40, 2, False),  # stride 2, odd size, a 16-channel depthwise tail, 40 output channels
+])
+def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, channels, filters, stride,
+                                                           with_residual):
+    """One dispatch of the fused entry (the depthwise output row by row into the 1x1 conv, never in memory)
+    against numpy computing the two layers one after the other."""
+    library, key = _library_and_key("x86_64")
+    rng = np.random.default_rng(channels + filters)
+    x = rng.integers(-128, 128, (1, height, height, channels), dtype=np.int8)
+    dw_w = rng.integers(-127, 128, (channels, 3, 3), dtype=np.int8)
+    dw_bias = rng.integers(-5000, 5000, channels).astype(np.int32)
+    dw_mult = (rng.uniform(0.5, 1.5, channels) * 40 / (3 * 74 * 74)).astype(np.float32)
+    out = (height + 2 - 3) // stride + 1
+    depthwise = extern_conv.ConvCall("dw", x.shape, (1, out, out, channels), (3, 3), stride, dw_w, dw_bias, dw_mult,
+                                     -7, (-7, 127), None, padding=(1, 1), input_zero_point=3)
+    pw_w = rng.integers(-127, 128, (filters, channels, 1, 1), dtype=np.int8)
+    pw_bias = rng.integers(-20000, 20000, filters).astype(np.int32)
+    pw_mult = (rng.uniform(0.5, 1.5, filters) * 40 / (np.sqrt(channels) * 74 * 74)).astype(np.float32)
+    residual = (rng.integers(-128, 128, (1, out, out, filters), dtype=np.int8), 2, np.float32(0.6)) \
+        if with_residual else None
+    pointwise = extern_conv.ConvCall("pw", (1, out, out, channels), (1, out, out, filters), (1, 1), 1, pw_w,
+                                     pw_bias, pw_mult, 4, (-128, 127), residual[1:] if residual else None)
+    body, executable = extern_conv.emit_depthwise(depthwise, library, key, "kernel", "%arg0", pointwise,
+                                                  "%arg1" if residual else None)
+    y_type = f"tensor<1x{out}x{out}x{filters}xi8>"
+    args = f"%arg0: tensor<1x{height}x{height}x{channels}xi8>" + (f", %arg1: {y_type}" if residual else "")
+    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
+                           + f"\nreturn %y : {y_type}\n}}\n", "x86_64", [x] + ([residual[0]] if residual else []))
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=3)
+    acc = np.zeros((out, out, channels), np.int64)
+    for i in range(3):
+        for j in range(3):
+            acc += padded[0, i:i + stride * (out - 1) + 1:stride, j:j + stride * (out - 1) + 1:stride] * \
+                dw_w[:, i, j].astype(np.int64)
+    between = requantize((acc + dw_bias).astype(np.int32), dw_mult, -7, (-7, 127))[None]
+    expected = reference_conv(between, pw_w, pw_bias, pw_mult, 4, (-128, 127), 1, residual)
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
+    assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) > 20
+    assert 0.2 < (between == -7).mean() < 0.8  # the depthwise layer's ReLU clamps some values, not all
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path, target):
     """An int8 layer whose output stays fp32: float(acc + bias) * scale per channel, channels first (NCHW), as
@@ -311,6 +354,30 @@ def test_mobilenet_v2_with_kernels_equals_the_integer_linalg_path(tmp_path):
     without, _ = _int8_tensors("mobilenet_v2-small", tmp_path, lambda t: PrecisionPlan.uniform(t, "int8"), "none")
     for name in with_kernels:
         assert np.array_equal(with_kernels[name], without[name]), name
+
+
+def test_mobilenet_v2_with_fused_depthwise_kernels_equals_the_integer_linalg_path(tmp_path):
+    """Deployment builds (no tensor exposed for the analysis) run each depthwise layer and the 1x1 conv after it
+    as one kernel dispatch: the logits equal the integer-linalg build's bit for bit."""
+    api.import_model("mobilenet_v2-small", build_dir=tmp_path)
+    table = api.load_layer_table(tmp_path)
+    preprocess = parse_zoo_id("mobilenet_v2-small").preprocess
+    samples = load_data("fashion-mnist", preprocess, split="train", limit=16).inputs
+    images = load_data("fashion-mnist", preprocess, limit=4).inputs
+    logits = {}
+    for choice in ("auto", "none"):
+        options = QuantizeOptions(kernels=choice, cost_model=False)
+        plan = calibrate(tmp_path, PrecisionPlan.uniform(table, "int8"), samples, options)
+        build = rewrite_and_compile(tmp_path, plan, "x86_64", options)
+        module = CompiledModule(build.vmfb)
+        logits[choice] = np.concatenate([module(image[None])[0] for image in images])
+        if choice == "auto":
+            fused = [layer for layer in table.ids if "depthwise_conv" in build.audit.verdict(layer).contraction]
+            depthwise = [layer for layer in table.ids if table[layer].kind == "depthwise_conv"]
+            # every depthwise layer with the 1x1 conv after it, both judged int8 on vpdpbusd
+            assert len(fused) == 2 * len(depthwise) == 34, fused
+            assert all("vnni: vpdpbusd" in build.audit.verdict(layer).instructions for layer in fused)
+    assert np.array_equal(logits["auto"], logits["none"])
 
 
 def test_bad_kernel_choices_and_objects_that_call_out_are_errors(tmp_path):

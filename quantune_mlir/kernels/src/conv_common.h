@@ -2,6 +2,7 @@
 // (rewrite/extern_conv.py passes their arguments in this order). A library defines
 // `conv(const conv_args*, int64_t m0, int64_t mcount, int64_t n0, int64_t ncount, enum output)` (inlined, so
 // that each entry gets its own copy for its output kind) and then expands QUANTUNE_CONV_ENTRIES(its suffix).
+#pragma once
 #include <stddef.h>
 #include <stdint.h>
 
