@@ -66,22 +66,15 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, 
     built = kernels.build(library.name)
     filters = call.output_shape[3]
     zero_row = np.full(call.input_shape[3], call.input_zero_point, np.int8)
-    packed = kernels.pack_conv_weights(call.weight)
-    bias = kernels.pad_channels(_kernel_bias(call, library))
-    multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
     _, out_h, out_w, _ = call.output_shape
     y_type = _tensor((1, filters, out_h, out_w), "f32") if call.dequantize else _tensor(call.output_shape, "i8")
-    operands = [(x, _tensor(call.input_shape, "i8")), ("%kzero", _tensor(zero_row.shape, "i8")),
-                ("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),
-                ("%kmult", _tensor(multipliers.shape, "f32"))]
+    conv_operands, lines, padded = _conv_constants(call, library)
+    operands = [(x, _tensor(call.input_shape, "i8")), ("%kzero", _tensor(zero_row.shape, "i8")), *conv_operands]
     if residual is not None:
         operands.append((residual, y_type))
-    lines = [f"%kzero = arith.constant {dense(zero_row)}", f"%w = arith.constant {dense(packed)}",
-             f"%kbias = arith.constant {dense(bias)}", f"%kmult = arith.constant {dense(multipliers)}",
-             f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
-             f"({', '.join(t for _, t in operands)}) -> {y_type} loc(\"{call.layer}\")"]
-    return lines, _executable(call, library, key, symbol, built.object, [t for _, t in operands], y_type,
-                              len(multipliers))
+    lines = [f"%kzero = arith.constant {dense(zero_row)}", *lines,
+             _dispatch(symbol, operands, y_type, f'"{call.layer}"')]
+    return lines, _executable(call, library, key, symbol, built.object, [t for _, t in operands], y_type, padded)
 
 
 def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str,
@@ -110,33 +103,26 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     requantize = {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
     function, where, y_type, body = library.depthwise_symbol, f'"{call.layer}"', _tensor(call.output_shape, "i8"), []
     if pointwise is not None:
-        packed = kernels.pack_conv_weights(pointwise.weight)
-        pw_bias = kernels.pad_channels(_kernel_bias(pointwise, library))
-        pw_multipliers = kernels.pad_channels(pointwise.multipliers.astype(np.float32))
-        operands += [("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(pw_bias.shape, "i32")),
-                     ("%kmult", _tensor(pw_multipliers.shape, "f32"))]
-        lines += [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(pw_bias)}",
-                  f"%kmult = arith.constant {dense(pw_multipliers)}"]
+        conv_operands, conv_lines, padded = _conv_constants(pointwise, library)
+        operands += conv_operands
+        lines += conv_lines
         y_type = _tensor(pointwise.output_shape, "i8")
-        if residual is not None:
-            operands.append((residual, y_type))
-            body += [f"%rzp = arith.constant {pointwise.residual[0]} : i64",
-                     f"%rmult = arith.constant {float(pointwise.residual[1])!r} : f32"]
         requantize = {"dw_zp": call.output_zero_point, "dw_lo": call.clamp[0], "dw_hi": call.clamp[1],
-                      "N": pointwise.output_shape[3], "Np": len(pw_multipliers),
+                      "N": pointwise.output_shape[3], "Np": padded,
                       "y_zp": pointwise.output_zero_point, "lo": pointwise.clamp[0], "hi": pointwise.clamp[1]}
         function = library.depthwise_conv_residual_symbol if residual else library.depthwise_conv_symbol
         where = f'fused["{call.layer}", "{pointwise.layer}"]'
-    lines.append(f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
-                 f"({', '.join(t for _, t in operands)}) -> {y_type} loc({where})")
+    args = [a for i, (_, t) in enumerate(operands) for a in _buffer_arg(i, t)]
+    if residual is not None:
+        residual_lines, residual_args = _residual(pointwise, len(operands), y_type)
+        operands.append((residual, y_type))
+        body += residual_lines
+        args += residual_args
+    lines.append(_dispatch(symbol, operands, y_type, where))
     scalars.update(requantize)
     row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
     buffers = [t for _, t in operands] + [y_type]
     body += [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
-    inputs = 8 if pointwise is not None else 5
-    args = [a for i in range(inputs) for a in _buffer_arg(i, buffers[i])]
-    if residual is not None:
-        args += [*_buffer_arg(inputs, buffers[inputs]), ("%rzp", "i64"), ("%rmult", "f32")]
     args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
     return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, function, args, body)
@@ -158,7 +144,7 @@ def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: in
     body += _workgroup_range("px", 0, block, pixels)
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", t) for k, (_, t) in scalars.items()),
             ("%px0", "i64"), ("%pxc", "i64")]
-    lines = [f"%y = flow.dispatch @{symbol}::@{symbol}({x}) : ({x_type}) -> {y_type} loc(\"{where}\")"]
+    lines = [_dispatch(symbol, [(x, x_type)], y_type, f'"{where}"')]
     return lines, executable(symbol, library, key, built.object, (blocks, 1), [x_type, y_type],
                              library.quantize_symbol, args, body)
 
@@ -183,9 +169,9 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
     lines += _workgroup_range("m", 0, rows, pixels) + _workgroup_range("n", 1, block, padded)
     args = [a for i in range(5) for a in _buffer_arg(i, buffers[i])]
     if call.residual is not None:
-        lines += [f"%rzp = arith.constant {call.residual[0]} : i64",
-                  f"%rmult = arith.constant {float(call.residual[1])!r} : f32"]
-        args += [*_buffer_arg(5, buffers[5]), ("%rzp", "i64"), ("%rmult", "f32")]
+        residual_lines, residual_args = _residual(call, 5, y_type)
+        lines += residual_lines
+        args += residual_args
     args += _buffer_arg(len(buffers) - 1, y_type)
     args += [(f"%{k}", "i64") for k in scalars] + [(f"%{v}", "i64") for v in ("m0", "mc", "n0", "nc")]
     function = library.conv_f32_symbol if call.dequantize else \
@@ -245,6 +231,34 @@ def executable(symbol: str, library, key: str, object_path, workgroups: tuple[in
     }}
   }}
 }}"""
+
+
+def _conv_constants(call: ConvCall, library: kernels.KernelLibrary
+                    ) -> tuple[list[tuple[str, str]], list[str], int]:
+    """The conv kernel's packed weights, bias and multipliers: their (value, type) operands, the lines defining
+    them, and the output channels padded (kernels.VECTOR_CHANNELS)."""
+    packed = kernels.pack_conv_weights(call.weight)
+    bias = kernels.pad_channels(_kernel_bias(call, library))
+    multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
+    operands = [("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),
+                ("%kmult", _tensor(multipliers.shape, "f32"))]
+    lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
+             f"%kmult = arith.constant {dense(multipliers)}"]
+    return operands, lines, len(multipliers)
+
+
+def _residual(call: ConvCall, binding: int, tensor_type: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """(lines, kernel arguments) of a residual add: the residual buffer at `binding`, its zero point and
+    multiplier."""
+    lines = [f"%rzp = arith.constant {call.residual[0]} : i64",
+             f"%rmult = arith.constant {float(call.residual[1])!r} : f32"]
+    return lines, [*_buffer_arg(binding, tensor_type), ("%rzp", "i64"), ("%rmult", "f32")]
+
+
+def _dispatch(symbol: str, operands: list[tuple[str, str]], y_type: str, where: str) -> str:
+    """The `flow.dispatch` of executable @symbol on operands ((value, type) pairs) at location `where`."""
+    return (f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
+            f"({', '.join(t for _, t in operands)}) -> {y_type} loc({where})")
 
 
 def _kernel_bias(call: ConvCall, library: kernels.KernelLibrary) -> np.ndarray:

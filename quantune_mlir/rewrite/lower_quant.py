@@ -95,9 +95,9 @@ class _Lowering:
         self.storage: dict[ir.Value, ir.Value] = {}
         self.library, self.key, self.costs = library, key, costs
         self.kernel_count = 0
-        # depthwise layers whose 1x1 conv runs with them in one dispatch (the qcast result between them -> the
-        # 1x1 conv's chain), and, once such a depthwise chain is reached, its kernel call and input
-        self.fused: dict[ir.Value, QuantChain] = {}
+        # the int8 tensors between a depthwise layer and the 1x1 conv that runs with it in one dispatch, and,
+        # once such a depthwise chain is reached, its kernel call and input
+        self.fused: set[ir.Value] = set()
         self.pending_depthwise: dict[ir.Value, tuple[extern_conv.ConvCall, ir.Value]] = {}
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
@@ -105,9 +105,9 @@ class _Lowering:
         ops = [op.operation for op in block.operations]
         chains = [c for op in ops if op.name in CONTRACTION_OPS and (c := self._chain(op)) is not None]
         chain_ending_at = {c.output.results[0]: c for c in chains if c.output is not None}
-        if not expose:  # the analysis reads every int8 tensor, the one between fused layers too
-            self.fused = {pw.input: pw for pw in chains
-                          if pw.input in chain_ending_at and self._fuses(chain_ending_at[pw.input], pw)}
+        # none when the analysis reads every int8 tensor, the one between fused layers too
+        self.fused = set() if expose else {pw.input for pw in chains if pw.input in chain_ending_at and
+                                           self._fuses(chain_ending_at[pw.input], pw)}
         fp32_chain_at = {c.layer.result: c for c in chains if c.output is None}
         exposed: dict[str, ir.Value] = {}
         for op in ops:

@@ -52,6 +52,19 @@ def _accumulators(x, w, stride) -> np.ndarray:
     return acc
 
 
+def _depthwise_accumulators(x, w, stride) -> np.ndarray:
+    """[OH][OW][C] int64 sums of a channels-last (padded) input times [C][KH][KW] weights, per channel."""
+    _, height, width, channels = x.shape
+    _, kh, kw = w.shape
+    out_h, out_w = (height - kh) // stride + 1, (width - kw) // stride + 1
+    acc = np.zeros((out_h, out_w, channels), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            acc += x[0, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride] * \
+                w[:, i, j].astype(np.int64)
+    return acc
+
+
 def reference_conv(x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None):
     """What quantune-lower-quant's integer linalg computes: the exact int32 conv plus bias, then
     quantization.requantize (float32, op for op)."""
@@ -173,12 +186,8 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{height}x{channels}xi8>) "
                            f"-> {y_type} {{\n" + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", target, [x])
     padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=x_zero_point)
-    acc = np.zeros((out, out, channels), np.int64)
-    for i in range(kernel):
-        for j in range(kernel):
-            acc += padded[0, i:i + stride * (out - 1) + 1:stride, j:j + stride * (out - 1) + 1:stride] * \
-                w[:, i, j].astype(np.int64)
-    expected = requantize((acc + bias).astype(np.int32), multipliers, -3, (-128, 127))[None]
+    expected = requantize((_depthwise_accumulators(padded, w, stride) + bias).astype(np.int32), multipliers, -3,
+                          (-128, 127))[None]
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
     assert ((got > -128) & (got < 127)).mean() > 0.8
 
@@ -214,12 +223,8 @@ def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, cha
     got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
                            + f"\nreturn %y : {y_type}\n}}\n", "x86_64", [x] + ([residual[0]] if residual else []))
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=3)
-    acc = np.zeros((out, out, channels), np.int64)
-    for i in range(3):
-        for j in range(3):
-            acc += padded[0, i:i + stride * (out - 1) + 1:stride, j:j + stride * (out - 1) + 1:stride] * \
-                dw_w[:, i, j].astype(np.int64)
-    between = requantize((acc + dw_bias).astype(np.int32), dw_mult, -7, (-7, 127))[None]
+    between = requantize((_depthwise_accumulators(padded, dw_w, stride) + dw_bias).astype(np.int32), dw_mult, -7,
+                         (-7, 127))[None]
     expected = reference_conv(between, pw_w, pw_bias, pw_mult, 4, (-128, 127), 1, residual)
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
     assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) > 20
