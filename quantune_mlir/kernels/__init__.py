@@ -61,6 +61,9 @@ class KernelLibrary:
     # without and with a residual add: None where the library has no such entry
     depthwise_conv_symbol: str | None = None
     depthwise_conv_residual_symbol: str | None = None
+    # the bytes of one step of the conv kernel's reduction (4 for vpdpbusd and sdot, 8 for smmla): a conv's input
+    # channels and a linear layer's features are a multiple of it, and pack_conv_weights groups K by it
+    reduction_group: int = 4
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -68,6 +71,7 @@ class KernelLibrary:
                 "-ffp-contract=off"]
 
 
+# fastest first: library_for takes the first one a target has the features for
 LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
     KernelLibrary("x86_64-avx512vnni", "x86_64", "conv_x86_64_avx512vnni.c", "depthwise_x86_64_avx512.c",
                   "peak_x86_64_avx512vnni.c", "quantize_x86_64_avx512.c", "x86_64-freestanding-none",
@@ -77,6 +81,12 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "quantune_quantize_s8_avx512",
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns",
                   "quantune_depthwise_conv_s8_avx512vnni", "quantune_depthwise_conv_residual_s8_avx512vnni"),
+    # smmla for the convs; depthwise layers gain nothing from a matrix multiply and keep the sdot kernel
+    KernelLibrary("aarch64-i8mm", "aarch64", "conv_aarch64_i8mm.c", "depthwise_aarch64_dotprod.c", None,
+                  "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod+i8mm",
+                  "embedded-elf-arm_64", "quantune_conv_s8_i8mm", "quantune_conv_residual_s8_i8mm",
+                  "quantune_conv_f32_i8mm", "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0,
+                  ("dotprod", "i8mm"), False, "taps", reduction_group=8),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
                   "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod",
@@ -169,10 +179,11 @@ def _check_freestanding(assembly: Path, library: KernelLibrary) -> None:
                             f"IREE dispatch library provides; rewrite src/{assembly.stem}.c without it")
 
 
-def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
+def pack_conv_weights(weight: np.ndarray, group: int) -> np.ndarray:
     """int8 weights [F][C][KH][KW] (or [F][C] of a linear layer) in the conv kernels' layout, flat: blocks of
-    CHANNEL_BLOCK output channels (the last one narrower), each [K/4][width][4] with K = KH*KW*C in (kh, kw, c)
-    order, the channels F padded with zeros to a multiple of 16. A block is what one workgroup reads, as one
+    CHANNEL_BLOCK output channels (the last one narrower), each [K/group][width][group] with K = KH*KW*C in
+    (kh, kw, c) order and group the library's reduction_group, the channels F padded with zeros to a multiple
+    of 16. A block is what one workgroup reads, as one
     contiguous stream; one [K/4][F][4] array strides 4*F bytes a step, which ran ResNet18's 512-channel convs
     at 60 % of the kernel's rate against 90 % for its 64-channel ones."""
     filters = weight.shape[0]
@@ -180,7 +191,7 @@ def pack_conv_weights(weight: np.ndarray) -> np.ndarray:
     padded = padded_channels(filters)
     columns = np.pad(columns, ((0, 0), (0, padded - filters)))
     blocks = (columns[:, start:start + CHANNEL_BLOCK] for start in range(0, padded, CHANNEL_BLOCK))
-    return np.concatenate([block.reshape(-1, 4, block.shape[1]).transpose(0, 2, 1).reshape(-1)
+    return np.concatenate([block.reshape(-1, group, block.shape[1]).transpose(0, 2, 1).reshape(-1)
                            for block in blocks]).astype(np.int8)
 
 

@@ -45,14 +45,14 @@ class ConvCall:
     input_zero_point: int = 0
 
 
-def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...]
-             ) -> str | None:
+def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...], dilations: tuple[int, ...],
+             library: kernels.KernelLibrary) -> str | None:
     """Why the kernel cannot run a layer, or None when it can. A conv's input channels are padded to a
-    multiple of 4 (the kernel's 4-byte groups) by the rewrite; a linear layer's are taken as they are."""
+    multiple of the library's reduction group by the rewrite; a linear layer's are taken as they are."""
     if batch != 1:
         return "batch > 1"
-    if kind == "linear" and input_channels % 4:
-        return f"{input_channels} input features, not a multiple of 4"
+    if kind == "linear" and input_channels % library.reduction_group:
+        return f"{input_channels} input features, not a multiple of {library.reduction_group}"
     if len(set(stride)) > 1:
         return f"unequal strides {tuple(stride)}"
     if any(d != 1 for d in dilations):
@@ -237,7 +237,7 @@ def _conv_constants(call: ConvCall, library: kernels.KernelLibrary
                     ) -> tuple[list[tuple[str, str]], list[str], int]:
     """The conv kernel's packed weights, bias and multipliers: their (value, type) operands, the lines defining
     them, and the output channels padded (kernels.VECTOR_CHANNELS)."""
-    packed = kernels.pack_conv_weights(call.weight)
+    packed = kernels.pack_conv_weights(call.weight, library.reduction_group)
     bias = kernels.pad_channels(_kernel_bias(call, library))
     multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
     operands = [("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),

@@ -224,7 +224,7 @@ class _Lowering:
         shape = tensor_shape(layer.activation.type)
         geometry = ((1, 1), (1, 1)) if layer.kind == "linear" else \
             (tuple(int_array(layer.op, "strides")), tuple(int_array(layer.op, "dilations")))
-        if extern_conv.supports(layer.kind, shape[1], shape[0], *geometry) is not None:
+        if extern_conv.supports(layer.kind, shape[1], shape[0], *geometry, self.library) is not None:
             return False
         work = cost_model.LayerWork.of(layer.kind, tensor_shape(layer.weight.type), tensor_shape(layer.op.results[0].type))
         return self.costs is None or self.costs.prefers_kernel(work)
@@ -243,11 +243,11 @@ class _Lowering:
             lines = [f"%x = tensor.expand_shape %arg0 [[0, 1, 2], [3]] output_shape [1, 1, 1, {x_shape[1]}] : "
                      f"tensor<{_dims(x_shape)}i8> into tensor<1x1x1x{x_shape[1]}xi8>"]
             x, x_shape, out_shape, kernel, stride = "%x", (1, 1, 1, x_shape[1]), (1, 1, 1, out_shape[1]), (1, 1), 1
-        elif x_shape[3] % 4 == 0:  # padded in the kernel: no pad dispatch
+        elif x_shape[3] % self.library.reduction_group == 0:  # padded in the kernel: no pad dispatch
             lines, x, kernel, stride = [], "%arg0", tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]
             call = dataclasses.replace(call, padding=(layer.padding[2], layer.padding[3]), input_zero_point=zero_point)
-        else:  # the channels padded to the kernel's 4-byte groups by a copy, zero weights there
-            extra_channels = -x_shape[3] % 4
+        else:  # the channels padded to the kernel's reduction group by a copy, zero weights there
+            extra_channels = -x_shape[3] % self.library.reduction_group
             lines, x, x_shape = _padded(layer, x_shape, zero_point, extra_channels)
             call = dataclasses.replace(call, weight=np.pad(call.weight, ((0, 0), (0, extra_channels), (0, 0), (0, 0))))
             kernel, stride = tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]
@@ -291,7 +291,7 @@ class _Lowering:
         _, channels, _, width = tensor_shape(between.type)
         one_by_one = tuple(tensor_shape(layer.weight.type)[2:]) == (1, 1) and not any(layer.padding) and \
             set(int_array(layer.op, "strides")) == {1}
-        return one_by_one and channels % 4 == 0 and width * channels <= kernels.FUSED_ROW_BYTES and \
+        return one_by_one and channels % self.library.reduction_group == 0 and width * channels <= kernels.FUSED_ROW_BYTES and \
             self._kernel_runs(depthwise.layer) and \
             self._kernel_runs(layer, with_residual=pointwise.residual is not None)
 

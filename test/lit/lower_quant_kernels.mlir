@@ -2,6 +2,7 @@
 // RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=CONTRACT
 // RUN: not quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=NOCPU
 // RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=A64
+// RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-i8mm kernel-target=cpu_features=+neon,+dotprod,+i8mm,+reserve-x18 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=I8MM
 // RUN: not quantune-opt --quantune-lower-quant='kernels=armv9-sme kernel-target=cpu=x' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 
 // quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and
@@ -11,7 +12,7 @@
 
 // CONTRACT-NOT: quant.
 // NOCPU: kernels=x86_64-avx512vnni needs kernel-target=cpu=NAME
-// UNKNOWN: unknown kernel library 'armv9-sme': choose one of x86_64-avx512vnni, aarch64-dotprod
+// UNKNOWN: unknown kernel library 'armv9-sme': choose one of x86_64-avx512vnni, aarch64-i8mm, aarch64-dotprod
 
 // aarch64: the sdot object, keyed by the exact feature list (IREE adds +reserve-x18), so a module compiled
 // without dotprod (Cortex-A53/A72) fails to link; sdot multiplies signed bytes, so no bias correction.
@@ -22,6 +23,22 @@
 // A64: call @quantune_conv_s8_dotprod(
 // A64-LABEL: func.func @main
 // A64: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
+
+// aarch64 with i8mm: the smmla object, whose reduction steps 8 bytes (two pixels by two channels by 8 bytes an
+// instruction): a's 2 and b's 4 input channels are padded to 8 by a copy, the packed weights are [K/8][16][8]
+// (3 * 3 * 8 * 16 bytes), and h's 4 input features, not a multiple of 8, keep the integer linalg.
+// I8MM: #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64", {cpu_features = "+neon,+dotprod,+i8mm,+reserve-x18"}>
+// I8MM: #hal.executable.object<{path = "{{.*}}/conv_aarch64_i8mm.o"}>
+// I8MM: call @quantune_conv_f32_i8mm(
+// I8MM: call @quantune_conv_residual_s8_i8mm(
+// I8MM: call @quantune_conv_s8_i8mm(
+// I8MM-LABEL: func.func @main
+// I8MM: tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 6]
+// I8MM: flow.dispatch {{.*}} : (tensor<1x8x8x8xi8>, tensor<8xi8>, tensor<1152xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// I8MM: tensor.pad %{{.*}} low[0, 0, 0, 0] high[0, 0, 0, 4]
+// I8MM: flow.dispatch {{.*}} : (tensor<1x6x6x8xi8>, tensor<8xi8>, tensor<128xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// I8MM: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
+// I8MM: linalg.matmul {quantune.layer = "h"}
 
 // The object is keyed by the CPU: a module compiled for another CPU fails to link instead of faulting there.
 // CHECK: #[[TARGET:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-x86_64", {cpu = "znver4"}>

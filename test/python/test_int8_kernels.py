@@ -106,14 +106,15 @@ def test_mixed_builds_add_no_dispatch_that_only_quantizes_or_dequantizes(tmp_pat
 @pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small"])
 def test_aarch64_int8_under_qemu_agrees_with_x86_within_one_lsb(model_id, tmp_path):
     """The same calibrated plan lowered for each target: x86_64 on the VNNI kernels, aarch64 (+dotprod,+i8mm) on
-    the sdot kernels, conv, linear and depthwise layers alike."""
+    the project's kernels, smmla for conv and linear layers, sdot for depthwise ones."""
     build, test_input = _quantized(model_id, tmp_path)
     x86_logits, x86 = _int8_tensors(build.vmfb, build, test_input)
     arm_build = rewrite_and_compile(tmp_path, build.plan, "aarch64", QuantizeOptions(expose_int8=True))
     depthwise = _depthwise_layers(model_id)
     for layer in build.plan.int8_layers():
         verdict = arm_build.audit.verdict(layer)
-        assert (verdict.verdict, verdict.instructions) == (INT8, ("dotprod: sdot",)), verdict
+        instruction = "dotprod: sdot" if layer in depthwise else "i8mm: smmla"
+        assert (verdict.verdict, verdict.instructions) == (INT8, (instruction,)), verdict
         kernel = "call @quantune_depthwise" if layer in depthwise else "call @quantune_conv"
         assert verdict.contraction.startswith(kernel), verdict
     arm_logits, on_arm = _int8_tensors(None, arm_build, test_input,

@@ -22,7 +22,10 @@ from quantune_mlir.runtime import CompiledModule
 from quantune_mlir.zoo import parse_zoo_id
 
 LIBRARY = "x86_64-avx512vnni"
-TARGETS = ["x86_64", "aarch64"]  # aarch64: the sdot library, run under qemu-aarch64
+# aarch64 runs under qemu-aarch64: its conv kernels smmla (aarch64, +i8mm) and sdot (aarch64-dotprod), which share
+# the depthwise and quantize kernels
+CONV_TARGETS = ["x86_64", "aarch64", "aarch64-dotprod"]
+TARGETS = ["x86_64", "aarch64"]
 pytestmark = pytest.mark.skipif(kernels.library_for(get_target("x86_64")) is None,
                                 reason="this CPU has no AVX-512 VNNI: the x86-64 kernels cannot run here")
 
@@ -75,7 +78,12 @@ def reference_conv(x, w, bias, multipliers, y_zero_point, clamp, stride, residua
 
 def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, residual=None, dequantize=False,
                target="x86_64", padding=((0, 0), (0, 0)), x_zero_point=0):
-    """padding: ((top, bottom), (left, right)), which the kernel reads as x_zero_point."""
+    """padding: ((top, bottom), (left, right)), which the kernel reads as x_zero_point. The input channels are
+    padded to the library's reduction group as the rewrite pads them (zero weights there)."""
+    library, key = _library_and_key(target)
+    extra_channels = -x.shape[3] % library.reduction_group
+    x = np.pad(x, ((0, 0), (0, 0), (0, 0), (0, extra_channels)), constant_values=x_zero_point)
+    w = np.pad(w, ((0, 0), (0, extra_channels), (0, 0), (0, 0)))
     _, height, width, channels = x.shape
     filters, _, kh, kw = w.shape
     (top, bottom), (left, right) = padding
@@ -83,7 +91,7 @@ def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, r
     call = extern_conv.ConvCall("layer", x.shape, out_shape, (kh, kw), stride, w, bias, multipliers, y_zero_point,
                                 clamp, residual[1:] if residual is not None else None, dequantize,
                                 padding=(top, left), input_zero_point=x_zero_point)
-    body, executable = extern_conv.emit(call, *_library_and_key(target), "kernel", "%arg0",
+    body, executable = extern_conv.emit(call, library, key, "kernel", "%arg0",
                                         "%arg1" if residual is not None else None)
     y_type = f"tensor<1x{filters}x{out_shape[1]}x{out_shape[2]}xf32>" if dequantize else \
         f"tensor<{'x'.join(map(str, out_shape))}xi8>"
@@ -93,7 +101,7 @@ def run_kernel(tmp_path, x, w, bias, multipliers, y_zero_point, clamp, stride, r
                             [x] + ([residual[0]] if residual is not None else []))
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", CONV_TARGETS)
 @pytest.mark.parametrize("height, width, channels, filters, kernel, stride, with_residual, padding", [
     (8, 8, 8, 16, 3, 1, False, ((0, 0), (0, 0))),  # one tile of 16 channels
     (8, 8, 8, 16, 3, 1, False, ((1, 1), (1, 1))),  # the same padded: every tile on the border
@@ -128,7 +136,7 @@ def test_conv_kernel_is_bit_exact(tmp_path, height, width, channels, filters, ke
     assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) >= min(got.size // 2, 20)
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", CONV_TARGETS)
 def test_conv_kernel_is_exact_at_the_extremes(tmp_path, target):
     """Inputs -128 and 127 (u8 0 and 255 after the kernel's x ^ 0x80), weights +-127, saturating outputs and a
     ReLU clamp: vpdpbusd never saturates its 32-bit sums, and neither may the epilogue."""
@@ -145,7 +153,7 @@ def test_conv_kernel_is_exact_at_the_extremes(tmp_path, target):
     assert {-128, 100} <= set(np.unique(got).tolist())  # both bounds reached
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", CONV_TARGETS)
 @pytest.mark.parametrize("with_residual", [False, True])
 def test_conv_kernel_clamps_far_out_of_range_values_like_the_reference(tmp_path, target, with_residual):
     """Multipliers so large that float(acc) * mult leaves the int32 range both ways, a ReLU clamp at the zero
@@ -231,7 +239,7 @@ def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, cha
     assert 0.2 < (between == -7).mean() < 0.8  # the depthwise layer's ReLU clamps some values, not all
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", CONV_TARGETS)
 def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path, target):
     """An int8 layer whose output stays fp32: float(acc + bias) * scale per channel, channels first (NCHW), as
     the integer-linalg epilogue computes it (sitofp, then one f32 multiply)."""
@@ -268,6 +276,7 @@ def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target):
 
 @pytest.mark.parametrize("library, instruction, parts", [
     ("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise", "quantize")),
+    ("aarch64-i8mm", "smmla", ("conv",)),
     ("aarch64-dotprod", "sdot", ("conv", "depthwise", "quantize"))])
 def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instruction, parts):
     nm = shutil.which("nm")
@@ -297,18 +306,19 @@ def test_kernel_workgroups_never_share_an_int8_output_line(filters, dequantize, 
 
 @pytest.mark.parametrize("target, other_flags", [
     ("x86_64", ("--iree-llvmcpu-target-cpu=haswell",)),  # no AVX-512 VNNI
+    ("aarch64", ("--iree-llvmcpu-target-cpu-features=+neon,+dotprod",)),  # a Cortex-A76: no i8mm
     ("aarch64-dotprod", ("--iree-llvmcpu-target-cpu-features=+neon",)),  # a Cortex-A53: no dotprod
 ])
 def test_a_module_for_another_cpu_fails_to_link(tmp_path, target, other_flags):
     """The object is keyed by the CPU it was chosen for: compiling the same MLIR for one without the kernel's
     instructions fails at compile time (an undefined symbol), never with an illegal instruction on the device."""
-    x = np.zeros((1, 4, 4, 4), np.int8)
-    w = np.ones((16, 4, 1, 1), np.int8)
+    x = np.zeros((1, 4, 4, 8), np.int8)
+    w = np.ones((16, 8, 1, 1), np.int8)
     call = extern_conv.ConvCall("layer", x.shape, (1, 4, 4, 16), (1, 1), 1, w, np.zeros(16, np.int32),
                                 np.ones(16, np.float32), 0, (-128, 127), None)
     body, executable = extern_conv.emit(call, *_library_and_key(target), "kernel", "%arg0", None)
     source = tmp_path / "kernel.mlir"
-    source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x4x4x4xi8>) -> tensor<1x4x4x16xi8> {{\n"
+    source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x4x4x8xi8>) -> tensor<1x4x4x16xi8> {{\n"
                       + "\n".join(body) + "\nreturn %y : tensor<1x4x4x16xi8>\n}\n")
     compile_file(source, get_target(target).for_int8(), tmp_path / "right.vmfb")  # links for its own target
     with pytest.raises(CompileError, match="undefined symbol"):

@@ -26,7 +26,7 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   for (int r = 0; r < rows; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = vld1q_s32(a->bias + n + 4 * v);  // the bias, added once
   int64_t step;
-  const int8_t* w = block_weights(a, n, &step);
+  const int8_t* w = block_weights(a, n, 4, &step);
   // inside the input, a kernel row's taps lie side by side: one run of KW * C bytes; on the border, tap by tap
   const int64_t runs = border ? a->KW : 1, run = border ? a->C : a->KW * a->C;
   for (int64_t kh = 0; kh < a->KH; ++kh) {
@@ -48,26 +48,5 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   for (int r = 0; r < rows; ++r) epilogue16(acc[r], row + r, n, a, out);
 }
 
-#define TILE_CASE(R)                 \
-  case R:                            \
-    if (border)                      \
-      tile(a, row, ih, iw, n, R, out, 1); \
-    else                                  \
-      tile(a, row, ih, iw, n, R, out, 0); \
-    break;
-
-static inline __attribute__((always_inline)) void conv(const conv_args* a, int64_t m0, int64_t mcount, int64_t n0,
-                                                       int64_t ncount, enum output out) {
-  for (int64_t n = n0; n < n0 + ncount; n += 16) {
-    for (int64_t row = m0; row < m0 + mcount; row += ROWS) {
-      int rows = (int)(m0 + mcount - row >= ROWS ? ROWS : m0 + mcount - row);
-      int64_t ih[ROWS], iw[ROWS];
-      int border = first_taps(a, row, rows, ih, iw);
-      switch (rows) {
-        TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
-      }
-    }
-  }
-}
-
-QUANTUNE_CONV_ENTRIES(dotprod)
+#define ENTRY_SUFFIX dotprod
+#include "conv_aarch64.h"

@@ -27,13 +27,14 @@ typedef struct {
 enum output { INT8, INT8_RESIDUAL, FLOAT32 };
 
 // The packed weights of output channels n, n+1, ... (n a multiple of 16): they lie in blocks of 64 channels,
-// each [K/4][width][4] with width = min(64, Np - block start), so that a workgroup's weights are one stream
-// (kernels/__init__.py pack_conv_weights). *step: the bytes from one K/4 step to the next.
+// each [K/group][width][group] with width = min(64, Np - block start) and group the bytes of one step of the
+// reduction (4 for sdot and vpdpbusd, 8 for smmla), so that a workgroup's weights are one stream
+// (kernels/__init__.py pack_conv_weights). *step: the bytes from one step to the next.
 static inline __attribute__((always_inline)) const int8_t* block_weights(const conv_args* a, int64_t n,
-                                                                         int64_t* step) {
+                                                                         int group, int64_t* step) {
   int64_t start = n - n % 64, width = a->Np - start < 64 ? a->Np - start : 64;
-  *step = width * 4;
-  return a->w + start * a->KH * a->KW * a->C + (n - start) * 4;
+  *step = width * group;
+  return a->w + start * a->KH * a->KW * a->C + (n - start) * group;
 }
 
 // The depthwise kernels' output columns [*first, *last) none of whose taps lie in the left or right padding.

@@ -67,7 +67,7 @@ static inline __attribute__((always_inline)) void tile(const conv_args* a, int64
   for (int r = 0; r < rows; ++r)
     for (int v = 0; v < vectors; ++v) acc[r][v] = _mm512_loadu_si512(a->bias + n + 16 * v);  // added once
   int64_t step;
-  const int8_t* w = block_weights(a, n, &step);
+  const int8_t* w = block_weights(a, n, 4, &step);
   // inside the input, a kernel row's taps lie side by side: one run of KW * C bytes; on the border, tap by tap
   const int64_t runs = border ? a->KW : 1, run = border ? a->C : a->KW * a->C;
   for (int64_t kh = 0; kh < a->KH; ++kh) {
