@@ -129,17 +129,20 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
 
 
 def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: int, bounds: tuple[int, int],
-                  library: kernels.KernelLibrary, key: str, symbol: str, x: str, where: str
-                  ) -> tuple[list[str], str]:
+                  library: kernels.KernelLibrary, key: str, symbol: str, x: str, where: str,
+                  channels_out: int | None = None) -> tuple[list[str], str]:
     """The quantize of an fp32 tensor x of the model's layout `shape` (1, C, H, W) into int8 channels-last, as
-    one dispatch of the library's quantize kernel: (body lines computing %y, the executable)."""
+    one dispatch of the library's quantize kernel: (body lines computing %y, the executable). With
+    channels_out > C, %y has channels_out channels, the ones past C holding the zero point."""
     built = kernels.build(library.name, "quantize")
     _, channels, height, width = shape
+    channels_out = channels_out or channels
     pixels = height * width
     blocks, block = _blocks(pixels, 16, _TARGET_WORKGROUPS)  # the kernel's vectors hold 16 pixels
-    x_type, y_type = _tensor(shape, "f32"), _tensor((1, height, width, channels), "i8")
-    scalars = {"C": (channels, "i64"), "pixels": (pixels, "i64"), "scale": (f"{np.float32(scale):.9e}", "f32"),
-               "zp": (zero_point, "i64"), "lo": (bounds[0], "i64"), "hi": (bounds[1], "i64")}
+    x_type, y_type = _tensor(shape, "f32"), _tensor((1, height, width, channels_out), "i8")
+    scalars = {"C": (channels, "i64"), "Cp": (channels_out, "i64"), "pixels": (pixels, "i64"),
+               "scale": (f"{np.float32(scale):.9e}", "f32"), "zp": (zero_point, "i64"), "lo": (bounds[0], "i64"),
+               "hi": (bounds[1], "i64")}
     body = [f"%{k} = arith.constant {v} : {t}" for k, (v, t) in scalars.items()]
     body += _workgroup_range("px", 0, block, pixels)
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", t) for k, (_, t) in scalars.items()),

@@ -98,6 +98,8 @@ class _Lowering:
         # the int8 tensors between a depthwise layer and the 1x1 conv that runs with it in one dispatch, and,
         # once such a depthwise chain is reached, its kernel call and input
         self.fused: set[ir.Value] = set()
+        # a model input's int8 storage -> the same with its channels padded to the kernels' reduction step
+        self.channel_padded: dict[ir.Value, ir.Value] = {}
         self.pending_depthwise: dict[ir.Value, tuple[extern_conv.ConvCall, ir.Value]] = {}
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
@@ -234,6 +236,10 @@ class _Lowering:
         """The layer as one dispatch of the project's conv kernel (rewrite/extern_conv.py)."""
         x_shape = channels_last(tensor_shape(layer.activation.type))
         out_shape = call.output_shape
+        if layer.kind == "conv" and args[0] in self.channel_padded:  # the model input, padded by its quantize
+            args = [self.channel_padded[args[0]], *args[1:]]
+            x_shape = tensor_shape(args[0].type)
+            call = dataclasses.replace(call, weight=_zero_channels(call.weight, x_shape[3]))
         if layer.kind == "depthwise":
             body, executable = extern_conv.emit_depthwise(self._depthwise_call(layer, call, zero_point), self.library,
                                                           self.key, self._kernel_symbol(), "%arg0")
@@ -249,7 +255,7 @@ class _Lowering:
         else:  # the channels padded to the kernel's reduction group by a copy, zero weights there
             extra_channels = -x_shape[3] % self.library.reduction_group
             lines, x, x_shape = _padded(layer, x_shape, zero_point, extra_channels)
-            call = dataclasses.replace(call, weight=np.pad(call.weight, ((0, 0), (0, extra_channels), (0, 0), (0, 0))))
+            call = dataclasses.replace(call, weight=_zero_channels(call.weight, x_shape[3]))
             kernel, stride = tuple(call.weight.shape[2:]), int_array(layer.op, "strides")[0]
         residual = None
         if len(args) > 1:
@@ -350,12 +356,25 @@ class _Lowering:
             # A model input's quantize is a dispatch of its own, where IREE's codegen spends about 2 ns an
             # element on the transpose (measured: 0.30 ms of ResNet18's 10 ms at 224x224); inside the model IREE
             # fuses it into the fp32 producer's dispatch instead
+            result = channels_last(shape)
+            # channels padded to the conv kernel's reduction step here, so that a stem reads the input as it is
+            # (_call_kernel) instead of through a padded copy, a dispatch that IREE does not even parallelise
+            wide = (*result[:3], -(-result[3] // self.library.reduction_group) * self.library.reduction_group)
             lines, executable = extern_conv.emit_quantize(shape, params.scale, params.zero_point, (qmin, qmax),
                                                           self.library, self.key, self._kernel_symbol(), "%arg0",
-                                                          _point_name(qcast))
-            result = f"tensor<{_dims(channels_last(shape))}i8>"
-            return self._splice_kernel(qcast, [qcast.operands[0]], result, [*lines, f"return %y : {result}"],
-                                       executable, qcast.location)
+                                                          _point_name(qcast), wide[3])
+            if wide == result:
+                return self._splice_kernel(qcast, [qcast.operands[0]], f"tensor<{_dims(result)}i8>",
+                                           [*lines, f"return %y : tensor<{_dims(result)}i8>"], executable,
+                                           qcast.location)
+            # what any other reader gets: the real channels (erased as dead where nothing reads them)
+            narrow_type, wide_type = f"tensor<{_dims(result)}i8>", f"tensor<{_dims(wide)}i8>"
+            lines += [f"%narrow = tensor.extract_slice %y[0, 0, 0, 0] [{', '.join(map(str, result))}] [1, 1, 1, 1] "
+                      f": {wide_type} to {narrow_type}", f"return %y, %narrow : {wide_type}, {narrow_type}"]
+            wide_value, narrow = self.splicer.call(qcast, [qcast.operands[0]], [wide_type, narrow_type],
+                                                   "\n".join(lines), qcast.location, symbols=executable)
+            self.channel_padded[narrow] = wide_value
+            return narrow
         body = _elementwise(shape, "f32", "i8", [
             "%d = arith.divf %in, %c_scale : f32", "%r = math.roundeven %d : f32",
             "%z = arith.addf %r, %c_zp : f32", "%lo = arith.maximumf %z, %c_qmin : f32",
@@ -446,6 +465,11 @@ def _padded(layer: Layer, x_shape: tuple[int, ...], zero_point: int, extra_chann
             f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
             "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %zx : i8",
             f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"], "%padded", padded
+
+
+def _zero_channels(weight: np.ndarray, channels: int) -> np.ndarray:
+    """Conv weights [F][C][KH][KW] with zeros for input channels C .. channels - 1."""
+    return np.pad(weight, ((0, 0), (0, channels - weight.shape[1]), (0, 0), (0, 0)))
 
 
 def channels_last(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -25,16 +25,18 @@
 // A64: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
 
 // aarch64 with i8mm: the smmla object, whose reduction steps 8 bytes (two pixels by two channels by 8 bytes an
-// instruction): a's 2 and b's 4 input channels are padded to 8 by a copy, the packed weights are [K/8][16][8]
-// (3 * 3 * 8 * 16 bytes), and h's 4 input features, not a multiple of 8, keep the integer linalg.
+// instruction): the model input's quantize writes a's 2 channels padded to 8, b's 4 input channels are padded to
+// 8 by a copy, the packed weights are [K/8][16][8] (3 * 3 * 8 * 16 bytes), and h's 4 input features, not a
+// multiple of 8, keep the integer linalg.
 // I8MM: #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64", {cpu_features = "+neon,+dotprod,+i8mm,+reserve-x18"}>
 // I8MM: #hal.executable.object<{path = "{{.*}}/conv_aarch64_i8mm.o"}>
 // I8MM: call @quantune_conv_f32_i8mm(
 // I8MM: call @quantune_conv_residual_s8_i8mm(
 // I8MM: call @quantune_conv_s8_i8mm(
 // I8MM-LABEL: func.func @main
-// I8MM: tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 6]
-// I8MM: flow.dispatch {{.*}} : (tensor<1x8x8x8xi8>, tensor<8xi8>, tensor<1152xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// I8MM: %[[QA:.*]] = flow.dispatch {{.*}}(%arg0) : (tensor<1x2x6x6xf32>) -> tensor<1x6x6x8xi8>
+// I8MM-NOT: tensor.pad
+// I8MM: flow.dispatch {{.*}}(%[[QA]], {{.*}} : (tensor<1x6x6x8xi8>, tensor<8xi8>, tensor<1152xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // I8MM: tensor.pad %{{.*}} low[0, 0, 0, 0] high[0, 0, 0, 4]
 // I8MM: flow.dispatch {{.*}} : (tensor<1x6x6x8xi8>, tensor<8xi8>, tensor<128xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // I8MM: linalg.depthwise_conv_2d_nhwc_hwc {quantune.layer = "g"
@@ -63,15 +65,16 @@
 // CHECK: stream.executable private @[[B:quantune_kernel_[0-9]+]]
 // CHECK: call @quantune_conv_s8_avx512vnni(
 // CHECK: stream.executable private @[[A_EXE:quantune_kernel_[0-9]+]]
-// The model input's quantize (2 channels, 6x6 pixels, zero point -3) is a kernel too: fp32 NCHW in, int8 NHWC out.
+// The model input's quantize (2 channels, 6x6 pixels, zero point -3) is a kernel too: fp32 NCHW in, int8 NHWC out,
+// its channels padded to 4 (the conv kernel's 4-byte groups) with the zero point.
 // CHECK: stream.executable private @[[QK:quantune_kernel_[0-9]+]]
-// CHECK: call @quantune_quantize_s8_avx512(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c2_i64, %c36_i64, %{{.*}}, %c-3_i64, %c-128_i64, %c127_i64,
+// CHECK: call @quantune_quantize_s8_avx512(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c2_i64, %c4_i64, %c36_i64, %{{.*}}, %c-3_i64, %c-128_i64, %c127_i64,
 // CHECK-LABEL: func.func @main
-// CHECK: %[[X:.*]] = flow.dispatch @[[QK]]::@[[QK]](%arg0) : (tensor<1x2x6x6xf32>) -> tensor<1x6x6x2xi8>
-// a: 2 input channels padded to 4 (the kernel's 4-byte groups) by a copy, with the spatial padding; the
-// weights get zeros there, so the padding's value never counts.
-// CHECK: %[[AIN:.*]] = tensor.pad %[[X]] low[0, 1, 1, 0] high[0, 1, 1, 2]
-// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[AIN]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x8x8x4xi8>, tensor<4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
+// CHECK: %[[X:.*]] = flow.dispatch @[[QK]]::@[[QK]](%arg0) : (tensor<1x2x6x6xf32>) -> tensor<1x6x6x4xi8>
+// a reads the quantize's 4 channels as they are (zero weights for the 2 padding ones, so their value never
+// counts) and pads spatially in the kernel: no pad dispatch.
+// CHECK-NOT: tensor.pad
+// CHECK: %[[AOUT:.*]] = flow.dispatch @[[A_EXE]]::@[[A_EXE]](%[[X]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<4xi8>, tensor<576xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>
 // b: the packed weights (blocks of 64 channels, each [K/4][width][4], the channels padded to 16), the bias with -128 * sum(w) folded in (the kernel
 // reads x ^ 0x80 as u8), the multipliers, and a's int8 output in; int8 out.
 // CHECK: %[[BOUT:.*]] = flow.dispatch @[[B]]::@[[B]](%[[AOUT]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x6x6x4xi8>, tensor<4xi8>, tensor<64xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x6x6x4xi8>

@@ -255,9 +255,12 @@ def test_conv_kernel_writes_fp32_in_the_model_layout_at_a_boundary(tmp_path, tar
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target):
+@pytest.mark.parametrize("channels_out", [3, 4, 8])
+def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target, channels_out):
     """fp32 NCHW in, int8 NHWC out: roundeven(x / scale) + zp clamped, float32 op for op like the linalg
-    quantize; values on rounding ties, beyond the int8 range, a pixel tail (7 x 9 = 63, not a multiple of 16)."""
+    quantize; values on rounding ties, beyond the int8 range, a pixel tail (7 x 9 = 63, not a multiple of 16);
+    with channels_out 4 (x86: pixels interleaved in registers) and 8, the channels past the input's 3 hold the
+    zero point (what a stem reads)."""
     rng = np.random.default_rng(3)
     scale, zero_point = np.float32(0.0213), -7
     x = (rng.standard_normal((1, 3, 7, 9)) * 2).astype(np.float32)
@@ -265,12 +268,13 @@ def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target):
     x[0, 1, 0, :2] = [1e4, -1e4]  # saturate
     library, key = _library_and_key(target)
     body, executable = extern_conv.emit_quantize(x.shape, float(scale), zero_point, (-128, 127), library, key,
-                                                 "kernel", "%arg0", "input")
-    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x3x7x9xf32>) -> "
-                           "tensor<1x7x9x3xi8> {\n" + "\n".join(body) + "\nreturn %y : tensor<1x7x9x3xi8>\n}\n",
-                           target, [x])
+                                                 "kernel", "%arg0", "input", channels_out)
+    y_type = f"tensor<1x7x9x{channels_out}xi8>"
+    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x3x7x9xf32>) -> {y_type} {{\n"
+                           + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", target, [x])
     q = np.clip(np.round(x / scale) + np.float32(zero_point), -128, 127).astype(np.int8)  # np.round: half to even
-    assert np.array_equal(got, q.transpose(0, 2, 3, 1))
+    assert np.array_equal(got[..., :3], q.transpose(0, 2, 3, 1))
+    assert (got[..., 3:] == zero_point).all()
     assert got.min() == -128 and got.max() == 127
 
 

@@ -12,8 +12,8 @@ static inline __attribute__((always_inline)) float32x4_t quantize4(float32x4_t v
 }
 
 void quantune_quantize_s8_neon(const float* x, size_t x_offset, int8_t* y, size_t y_offset, int64_t C,
-                               int64_t pixels, float scale, int64_t zp, int64_t lo, int64_t hi, int64_t p0,
-                               int64_t pcount) {
+                               int64_t Cp, int64_t pixels, float scale, int64_t zp, int64_t lo, int64_t hi,
+                               int64_t p0, int64_t pcount) {
   x += x_offset;
   y += y_offset;
   const float32x4_t scale_v = vdupq_n_f32(scale), zp_v = vdupq_n_f32((float)zp);
@@ -25,9 +25,11 @@ void quantune_quantize_s8_neon(const float* x, size_t x_offset, int8_t* y, size_
     for (; p + 4 <= p0 + pcount; p += 4) {
       int32_t q[4];
       vst1q_s32(q, vcvtq_s32_f32(quantize4(vld1q_f32(in + p), scale_v, zp_v, lo_v, hi_v)));
-      for (int j = 0; j < 4; ++j) out[(p + j) * C] = (int8_t)q[j];
+      for (int j = 0; j < 4; ++j) out[(p + j) * Cp] = (int8_t)q[j];
     }
     for (; p < p0 + pcount; ++p)
-      out[p * C] = (int8_t)vgetq_lane_s32(vcvtq_s32_f32(quantize4(vdupq_n_f32(in[p]), scale_v, zp_v, lo_v, hi_v)), 0);
+      out[p * Cp] = (int8_t)vgetq_lane_s32(vcvtq_s32_f32(quantize4(vdupq_n_f32(in[p]), scale_v, zp_v, lo_v, hi_v)), 0);
   }
+  for (int64_t c = C; c < Cp; ++c)
+    for (int64_t p = p0; p < p0 + pcount; ++p) y[p * Cp + c] = (int8_t)zp;
 }
