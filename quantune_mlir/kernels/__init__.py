@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 SOURCE_DIR = Path(__file__).resolve().parent / "src"
 VECTOR_CHANNELS = 16  # output channels per vector register: packed weights pad the channel count to this
 CHANNEL_BLOCK = 64  # output channels of one conv workgroup, whose packed weights lie together
-FUSED_ROW_BYTES = 16384  # the fused depthwise + 1x1 entries' row buffer (depthwise_x86_64_avx512.c)
+FUSED_ROW_BYTES = 16384  # the fused depthwise + 1x1 entries' row buffer (src/depthwise_entries.h)
 
 
 @dataclass(frozen=True)
@@ -81,16 +81,19 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "quantune_quantize_s8_avx512",
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns",
                   "quantune_depthwise_conv_s8_avx512vnni", "quantune_depthwise_conv_residual_s8_avx512vnni"),
-    # smmla for the convs; depthwise layers gain nothing from a matrix multiply and keep the sdot kernel
-    KernelLibrary("aarch64-i8mm", "aarch64", "conv_aarch64_i8mm.c", "depthwise_aarch64_dotprod.c", None,
+    # smmla for the convs; depthwise layers gain nothing from a matrix multiply and keep sdot (the same
+    # depthwise kernel as aarch64-dotprod, its fused entries on this library's conv kernel)
+    KernelLibrary("aarch64-i8mm", "aarch64", "conv_aarch64_i8mm.c", "depthwise_aarch64_i8mm.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod+i8mm",
                   "embedded-elf-arm_64", "quantune_conv_s8_i8mm", "quantune_conv_residual_s8_i8mm",
-                  "quantune_conv_f32_i8mm", "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0,
-                  ("dotprod", "i8mm"), False, "taps", reduction_group=8),
+                  "quantune_conv_f32_i8mm", "quantune_depthwise_s8_i8mm", None, "quantune_quantize_s8_neon", 0,
+                  ("dotprod", "i8mm"), False, "taps", "quantune_depthwise_conv_s8_i8mm",
+                  "quantune_depthwise_conv_residual_s8_i8mm", reduction_group=8),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
                   "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod",
-                  "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps"),
+                  "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps",
+                  "quantune_depthwise_conv_s8_dotprod", "quantune_depthwise_conv_residual_s8_dotprod"),
 )}
 
 

@@ -1,10 +1,12 @@
 // RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' %S/Inputs/depthwise_pointwise.mlir | FileCheck %s
 // RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false expose-int8=true' %S/Inputs/depthwise_pointwise.mlir | FileCheck %s --check-prefix=EXPOSED
 // RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18 cost-model=false' %S/Inputs/depthwise_pointwise.mlir | FileCheck %s --check-prefix=A64
+// RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-i8mm kernel-target=cpu_features=+neon,+dotprod,+i8mm,+reserve-x18 cost-model=false' %S/Inputs/depthwise_pointwise.mlir | FileCheck %s --check-prefix=I8MM
 
 // quantune-lower-quant on a depthwise layer "dw" (3x3, ReLU6, int8 out) whose output only the 1x1 conv "pw"
-// reads: with the x86 kernels both run in one dispatch of the fused entry, which hands the depthwise output to
-// the 1x1 conv row by row, so the int8 tensor between them is never written.
+// reads: both run in one dispatch of the fused entry, which hands the depthwise output to the 1x1 conv row by
+// row, so the int8 tensor between them is never written; on aarch64 the depthwise object of each library runs
+// the 1x1 conv on that library's conv kernel (sdot, smmla).
 
 // CHECK: stream.executable private @[[F:quantune_kernel_[0-9]+]]
 // CHECK: stream.return %c4, %c1, %c1
@@ -26,10 +28,16 @@
 // EXPOSED-NEXT: %[[DW:.*]] = flow.dispatch {{.*}}(%[[XE]], {{.*}} -> tensor<1x4x4x8xi8>
 // EXPOSED: flow.dispatch {{.*}}(%[[DW]], {{.*}} -> tensor<1x4x4x4xi8>
 
-// The aarch64 library has no fused entry: the depthwise kernel, then the conv kernel.
-// A64: call @quantune_conv_s8_dotprod(
-// A64: call @quantune_depthwise_s8_dotprod(
+// aarch64: the same fusion, the depthwise weights in the "taps" layout (16 channels x 12 taps padded from 9).
+// A64: #hal.executable.object<{path = "{{.*}}/depthwise_aarch64_dotprod.o"}>
+// A64: call @quantune_depthwise_conv_s8_dotprod(
 // A64-LABEL: func.func @main
 // A64: %[[XA:.*]] = flow.dispatch {{.*}}(%arg0) : (tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xi8>
-// A64-NEXT: %[[DW:.*]] = flow.dispatch {{.*}}(%[[XA]], {{.*}} -> tensor<1x4x4x8xi8>
-// A64-NEXT: flow.dispatch {{.*}}(%[[DW]], {{.*}} -> tensor<1x4x4x4xi8>
+// A64-NEXT: flow.dispatch {{.*}}(%[[XA]], {{.*}}) : (tensor<1x4x4x8xi8>, tensor<16xi8>, tensor<192xi8>, tensor<16xi32>, tensor<16xf32>, tensor<128xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x4x4xi8>
+// A64-NOT: flow.dispatch
+// I8MM: #hal.executable.object<{path = "{{.*}}/depthwise_aarch64_i8mm.o"}>
+// I8MM: call @quantune_depthwise_conv_s8_i8mm(
+// I8MM-LABEL: func.func @main
+// I8MM: flow.dispatch {{.*}} -> tensor<1x4x4x8xi8>
+// I8MM-NEXT: flow.dispatch {{.*}} -> tensor<1x4x4x4xi8>
+// I8MM-NOT: flow.dispatch

@@ -200,15 +200,16 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     assert ((got > -128) & (got < 127)).mean() > 0.8
 
 
+@pytest.mark.parametrize("target", CONV_TARGETS)
 @pytest.mark.parametrize("height, channels, filters, stride, with_residual", [
     (12, 96, 24, 1, True),  # MobileNetV2's stride-1 block: 96 -> 24 with the residual add
     (13, 144, 40, 2, False),  # stride 2, odd size, a 16-channel depthwise tail, 40 output channels
 ])
 def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, channels, filters, stride,
-                                                           with_residual):
+                                                           with_residual, target):
     """One dispatch of the fused entry (the depthwise output row by row into the 1x1 conv, never in memory)
-    against numpy computing the two layers one after the other."""
-    library, key = _library_and_key("x86_64")
+    against numpy computing the two layers one after the other; on aarch64 on either conv kernel."""
+    library, key = _library_and_key(target)
     rng = np.random.default_rng(channels + filters)
     x = rng.integers(-128, 128, (1, height, height, channels), dtype=np.int8)
     dw_w = rng.integers(-127, 128, (channels, 3, 3), dtype=np.int8)
@@ -229,7 +230,7 @@ def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, cha
     y_type = f"tensor<1x{out}x{out}x{filters}xi8>"
     args = f"%arg0: tensor<1x{height}x{height}x{channels}xi8>" + (f", %arg1: {y_type}" if residual else "")
     got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
-                           + f"\nreturn %y : {y_type}\n}}\n", "x86_64", [x] + ([residual[0]] if residual else []))
+                           + f"\nreturn %y : {y_type}\n}}\n", target, [x] + ([residual[0]] if residual else []))
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=3)
     between = requantize((_depthwise_accumulators(padded, dw_w, stride) + dw_bias).astype(np.int32), dw_mult, -7,
                          (-7, 127))[None]
@@ -280,7 +281,7 @@ def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target, chann
 
 @pytest.mark.parametrize("library, instruction, parts", [
     ("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise", "quantize")),
-    ("aarch64-i8mm", "smmla", ("conv",)),
+    ("aarch64-i8mm", "smmla", ("conv", "depthwise")),
     ("aarch64-dotprod", "sdot", ("conv", "depthwise", "quantize"))])
 def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instruction, parts):
     nm = shutil.which("nm")

@@ -1,7 +1,6 @@
 // What the aarch64 conv kernels share after their register tile: the walk over a workgroup's tiles of 16 output
 // channels by up to MAX_TILE_ROWS pixels, each tile shape and border case its own inlined copy of the including
-// file's `tile(a, row, ih, iw, n, rows, out, border)`, and the entry points. Include after defining tile() and
-// ENTRY_SUFFIX.
+// file's `tile(a, row, ih, iw, n, rows, out, border)`. Include after defining tile().
 #pragma once
 
 #define TILE_CASE(R)                      \
@@ -25,7 +24,3 @@ static inline __attribute__((always_inline)) void conv(const conv_args* a, int64
     }
   }
 }
-
-// one level more, so that ENTRY_SUFFIX is expanded before QUANTUNE_CONV_ENTRIES pastes it into the names
-#define CONV_ENTRIES(SUFFIX) QUANTUNE_CONV_ENTRIES(SUFFIX)
-CONV_ENTRIES(ENTRY_SUFFIX)

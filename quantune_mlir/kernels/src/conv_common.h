@@ -106,3 +106,4 @@ static inline __attribute__((always_inline)) void tap_rows(const conv_args* a, c
     conv_args a = {CONV_FIELDS, .y_f32 = y + y_offset, .pixels = pixels};                                     \
     conv(&a, m0, mcount, n0, ncount, FLOAT32);                                                                \
   }
+

@@ -1,6 +1,7 @@
-// The aarch64 kernels' epilogue (conv_aarch64_dotprod.c, depthwise_aarch64_dotprod.c): what
+// The aarch64 kernels' epilogue (conv_aarch64_*.h, depthwise_aarch64.h): what
 // quantune_mlir.quantization.requantize computes, on 16 channels of one output pixel. Include after
 // conv_common.h and arm_neon.h.
+#pragma once
 
 // 16 output channels of one pixel from their accumulators (which start at the bias): float32 requantize (or
 // dequantize), stored with a scalar tail.
