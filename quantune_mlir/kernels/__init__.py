@@ -64,6 +64,9 @@ class KernelLibrary:
     # the bytes of one step of the conv kernel's reduction (4 for vpdpbusd and sdot, 8 for smmla): a conv's input
     # channels and a linear layer's features are a multiple of it, and pack_conv_weights groups K by it
     reduction_group: int = 4
+    # file in src/ and entry point of the int8 max pool, if the library has one
+    pool_source: str | None = None
+    max_pool_symbol: str | None = None
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -80,7 +83,8 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "quantune_conv_f32_avx512vnni", "quantune_depthwise_s8_avx512vnni", "quantune_peak_avx512vnni",
                   "quantune_quantize_s8_avx512",
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns",
-                  "quantune_depthwise_conv_s8_avx512vnni", "quantune_depthwise_conv_residual_s8_avx512vnni"),
+                  "quantune_depthwise_conv_s8_avx512vnni", "quantune_depthwise_conv_residual_s8_avx512vnni",
+                  pool_source="pool_x86_64_avx512.c", max_pool_symbol="quantune_max_pool_s8_avx512"),
     # smmla for the convs; depthwise layers gain nothing from a matrix multiply and keep sdot (the same
     # depthwise kernel as aarch64-dotprod, its fused entries on this library's conv kernel)
     KernelLibrary("aarch64-i8mm", "aarch64", "conv_aarch64_i8mm.c", "depthwise_aarch64_i8mm.c", None,
@@ -88,12 +92,14 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "embedded-elf-arm_64", "quantune_conv_s8_i8mm", "quantune_conv_residual_s8_i8mm",
                   "quantune_conv_f32_i8mm", "quantune_depthwise_s8_i8mm", None, "quantune_quantize_s8_neon", 0,
                   ("dotprod", "i8mm"), False, "taps", "quantune_depthwise_conv_s8_i8mm",
-                  "quantune_depthwise_conv_residual_s8_i8mm", reduction_group=8),
+                  "quantune_depthwise_conv_residual_s8_i8mm", reduction_group=8, pool_source="pool_aarch64_neon.c",
+                  max_pool_symbol="quantune_max_pool_s8_neon"),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
                   "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod",
                   "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps",
-                  "quantune_depthwise_conv_s8_dotprod", "quantune_depthwise_conv_residual_s8_dotprod"),
+                  "quantune_depthwise_conv_s8_dotprod", "quantune_depthwise_conv_residual_s8_dotprod",
+                  pool_source="pool_aarch64_neon.c", max_pool_symbol="quantune_max_pool_s8_neon"),
 )}
 
 
@@ -105,8 +111,8 @@ class BuiltLibrary:
 
 
 def multiplies(symbol: str) -> bool:
-    """Whether a kernel entry point is a contraction (conv, depthwise), not the input quantize."""
-    return all(symbol != library.quantize_symbol for library in LIBRARIES.values())
+    """Whether a kernel entry point is a contraction (conv, depthwise), not the input quantize or a max pool."""
+    return all(symbol not in (library.quantize_symbol, library.max_pool_symbol) for library in LIBRARIES.values())
 
 
 def fused_layers(symbol: str) -> bool:
@@ -141,11 +147,11 @@ def _zig(*args: str) -> str:
 
 @functools.cache
 def build(name: str, part: str = "conv") -> BuiltLibrary:
-    """The object and assembly of one part of library `name` (conv, depthwise, quantize, or peak: the loop
-    the benchmark measures the machine's peak with), built into the cache unless already there."""
+    """The object and assembly of one part of library `name` (conv, depthwise, quantize, pool, or peak: the
+    loop the benchmark measures the machine's peak with), built into the cache unless already there."""
     library = get_library(name)
     file = {"conv": library.source, "depthwise": library.depthwise_source, "peak": library.peak_source,
-            "quantize": library.quantize_source}[part]
+            "quantize": library.quantize_source, "pool": library.pool_source}[part]
     if file is None:
         raise QuantuneError(f"kernel library {library.name} has no {part} kernel")
     source = SOURCE_DIR / file

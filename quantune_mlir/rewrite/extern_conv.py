@@ -152,6 +152,26 @@ def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: in
                              library.quantize_symbol, args, body)
 
 
+def emit_max_pool(x_shape: tuple[int, int, int, int], y_shape: tuple[int, int, int, int], window: tuple[int, int],
+                  stride: int, padding: tuple[int, int], library: kernels.KernelLibrary, key: str, symbol: str,
+                  x: str, where: str) -> tuple[list[str], str]:
+    """An int8 channels-last max pool of x (shape x_shape, unpadded; padding: the rows above and columns left of
+    it, whose taps the kernel skips) as one dispatch of the library's max-pool kernel: (body lines computing %y,
+    the executable)."""
+    built = kernels.build(library.name, "pool")
+    _, height, width, channels = x_shape
+    _, out_h, out_w, _ = y_shape
+    row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
+    x_type, y_type = _tensor(x_shape, "i8"), _tensor(y_shape, "i8")
+    scalars = {"H": height, "W": width, "C": channels, "OW": out_w, "KH": window[0], "KW": window[1],
+               "stride": stride, "pad_top": padding[0], "pad_left": padding[1]}
+    body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
+    args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", "i64") for k in scalars),
+            ("%r0", "i64"), ("%rc", "i64")]
+    return [_dispatch(symbol, [(x, x_type)], y_type, f'"{where}"')], executable(
+        symbol, library, key, built.object, (row_blocks, 1), [x_type, y_type], library.max_pool_symbol, args, body)
+
+
 def _executable(call: ConvCall, library, key: str, symbol: str, object_path, operand_types: list[str],
                 y_type: str, padded: int) -> str:
     _, height, width, channels = call.input_shape

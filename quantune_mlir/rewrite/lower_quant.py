@@ -343,9 +343,30 @@ class _Lowering:
             body = (f"%y = tensor.concat dim(3) {', '.join(f'%arg{i}' for i in range(len(sources)))} : "
                     f"({types}) -> {y_type}\nreturn %y : {y_type}")
         else:
-            body = _max_pool(op, channels_last(tensor_shape(sources[0].type)), y_type)
+            x_shape = channels_last(tensor_shape(sources[0].type))
+            if self._max_pool_kernel_runs(op):
+                return self._call_max_pool(op, qcast, self.storage[sources[0]], x_shape, y_shape)
+            body = _max_pool(op, x_shape, y_type)
         (value,) = self.splicer.call(qcast, [self.storage[v] for v in sources], [y_type], body, op.location)
         return value
+
+    def _max_pool_kernel_runs(self, pool: ir.Operation) -> bool:
+        strides, dilations = int_array(pool, "strides"), int_array(pool, "dilations")
+        return self.library is not None and self.library.max_pool_symbol is not None and len(set(strides)) == 1 \
+            and all(d == 1 for d in dilations)
+
+    def _call_max_pool(self, pool: ir.Operation, qcast: ir.Operation, x: ir.Value, x_shape: tuple[int, ...],
+                       y_shape: tuple[int, ...]) -> ir.Value:
+        """The max pool as one dispatch of the library's kernel, which skips the taps in the padding: no padded
+        copy (a dispatch IREE runs on one thread)."""
+        padding = pad_of(pool.operands[0])
+        low = channels_last(padding[1]) if padding is not None else (0, 0, 0, 0)
+        window = tensor_shape(pool.operands[1].type)
+        lines, executable = extern_conv.emit_max_pool(x_shape, y_shape, window, int_array(pool, "strides")[0],
+                                                      (low[1], low[2]), self.library, self.key, self._kernel_symbol(),
+                                                      "%arg0", _point_name(qcast))
+        y_type = f"tensor<{_dims(y_shape)}i8>"
+        return self._splice_kernel(qcast, [x], y_type, [*lines, f"return %y : {y_type}"], executable, pool.location)
 
     def _emit_quantize(self, qcast: ir.Operation) -> ir.Value:
         params = _activation(qcast.results[0].type, _point_name(qcast))

@@ -1,5 +1,6 @@
 // RUN: quantune-opt --quantune-apply-plan=plan=%S/Inputs/pass_net_plan.json %s | FileCheck %s --check-prefix=PLAN
 // RUN: quantune-opt --quantune-apply-plan=plan=%S/Inputs/pass_net_plan.json %s | quantune-opt --quantune-lower-quant | FileCheck %s --check-prefix=LOWER
+// RUN: quantune-opt --quantune-apply-plan=plan=%S/Inputs/pass_net_plan.json %s | quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' | FileCheck %s --check-prefix=KERNELS
 
 // Max pools and channel concatenations between int8 layers run on int8 (torch-mlir FX import of
 // a (conv 3x3) -> ReLU -> max_pool2d(3, 2, 1) -> [b (conv 1x1) -> ReLU, c (conv 3x3) -> ReLU] -> cat ->
@@ -35,6 +36,16 @@
 // LOWER: linalg.pooling_nhwc_max {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x6x6x8xi8>, tensor<3x3xi8>) outs(%{{.*}} : tensor<1x2x2x8xi8>)
 // LOWER: linalg.matmul {quantune.layer = "d"}
 // LOWER-NOT: quant.
+
+// With the kernel library the pools are dispatches of its max-pool kernel, which skips the taps in the padding
+// (H, W, C, OW, KH, KW, stride, pad_top, pad_left): no padded copy before either.
+// KERNELS: call @quantune_max_pool_s8_avx512({{.*}}, %c4_i64, %c4_i64, %c8_i64, %c2_i64, %c3_i64, %c3_i64, %c2_i64, %c0_i64, %c0_i64,
+// KERNELS: call @quantune_max_pool_s8_avx512({{.*}}, %c8_i64, %c8_i64, %c4_i64, %c4_i64, %c3_i64, %c3_i64, %c2_i64, %c1_i64, %c1_i64,
+// KERNELS-LABEL: func.func @main
+// KERNELS-NOT: tensor.pad
+// KERNELS: flow.dispatch {{.*}} : (tensor<1x8x8x4xi8>) -> tensor<1x4x4x4xi8>
+// KERNELS: %[[CAT:.*]] = tensor.concat dim(3)
+// KERNELS-NEXT: flow.dispatch {{.*}}(%[[CAT]]) : (tensor<1x4x4x8xi8>) -> tensor<1x2x2x8xi8>
 
 #map = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 module {

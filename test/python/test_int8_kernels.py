@@ -94,12 +94,11 @@ _STANDALONE_CONVERSION = re.compile(r"_elementwise_[0-9x]+_(f32xi8|i8xf32)$")
 ], ids=["first-last-fp32", "alternating"])
 def test_mixed_builds_add_no_dispatch_that_only_quantizes_or_dequantizes(tmp_path, plan_of):
     """At an fp32 -> int8 boundary the quantize runs in the fp32 producer's dispatch, at int8 -> fp32 the kernel
-    writes fp32 itself: a mixed plan adds no dispatch of its own for either, and first/last FP32 costs no more
-    dispatches than all-int8."""
+    writes fp32 itself: a mixed plan adds no dispatch of its own for either. (Its dispatch count is no measure
+    of that: the FP32 layers' own IREE codegen takes more dispatches than the int8 kernels, e.g. a padded copy
+    of the FP32 stem's input, the classifier's mmt4d and unpack.)"""
     audit = _audited("resnet18-small", tmp_path / "mixed", plan_of)[0]
-    assert not [d.name for d in audit.dispatches if _STANDALONE_CONVERSION.search(d.name)]
-    if plan_of is first_and_last_fp32:
-        assert audit.dispatch_count <= _audited("resnet18-small", tmp_path / "int8", _all_int8)[0].dispatch_count
+    assert audit.dispatches and not [d.name for d in audit.dispatches if _STANDALONE_CONVERSION.search(d.name)]
 
 
 @pytest.mark.slow

@@ -200,6 +200,37 @@ def test_depthwise_kernel_is_bit_exact(tmp_path, height, channels, kernel, strid
     assert ((got > -128) & (got < 127)).mean() > 0.8
 
 
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("height, width, channels, kernel, stride, padding", [
+    (11, 11, 64, 3, 2, ((1, 1), (1, 1))),  # ResNet's stem pool: 3x3, stride 2, padding 1
+    (6, 7, 20, 3, 2, ((0, 1), (0, 0))),  # ceil mode: a last window past the bottom edge; a 4-channel tail
+    (5, 5, 100, 2, 1, ((0, 0), (0, 0))),  # no padding, 64 + 36 channels
+])
+def test_max_pool_kernel_equals_the_padded_pool(tmp_path, height, width, channels, kernel, stride, padding, target):
+    """The max pool skips taps in the padding: what a pool over the input padded with -128 gives, values at
+    both extremes included."""
+    rng = np.random.default_rng(height * width + channels)
+    x = rng.integers(-128, 128, (1, height, width, channels), dtype=np.int8)
+    x[0, 0, 0, :] = -128
+    x[0, -1, -1, :] = 127
+    padded = np.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-128)
+    out_h, out_w = (padded.shape[1] - kernel) // stride + 1, (padded.shape[2] - kernel) // stride + 1
+    expected = np.full((1, out_h, out_w, channels), -128, np.int8)
+    for i in range(kernel):
+        for j in range(kernel):
+            expected = np.maximum(expected, padded[:, i:i + stride * (out_h - 1) + 1:stride,
+                                                   j:j + stride * (out_w - 1) + 1:stride])
+    y_shape = (1, out_h, out_w, channels)
+    body, executable = extern_conv.emit_max_pool(x.shape, y_shape, (kernel, kernel), stride,
+                                                 (padding[0][0], padding[1][0]), *_library_and_key(target), "kernel",
+                                                 "%arg0", "pool")
+    y_type = f"tensor<{'x'.join(map(str, y_shape))}xi8>"
+    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main(%arg0: tensor<1x{height}x{width}x{channels}xi8>) "
+                           f"-> {y_type} {{\n" + "\n".join(body) + f"\nreturn %y : {y_type}\n}}\n", target, [x])
+    assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
+    assert len(np.unique(got)) > 50
+
+
 @pytest.mark.parametrize("target", CONV_TARGETS)
 @pytest.mark.parametrize("height, channels, filters, stride, with_residual", [
     (12, 96, 24, 1, True),  # MobileNetV2's stride-1 block: 96 -> 24 with the residual add
@@ -280,9 +311,9 @@ def test_quantize_kernel_equals_the_elementwise_quantize(tmp_path, target, chann
 
 
 @pytest.mark.parametrize("library, instruction, parts", [
-    ("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise", "quantize")),
+    ("x86_64-avx512vnni", "vpdpbusd", ("conv", "depthwise", "quantize", "pool")),
     ("aarch64-i8mm", "smmla", ("conv", "depthwise")),
-    ("aarch64-dotprod", "sdot", ("conv", "depthwise", "quantize"))])
+    ("aarch64-dotprod", "sdot", ("conv", "depthwise", "quantize", "pool"))])
 def test_kernel_objects_call_nothing_and_keep_their_instructions(library, instruction, parts):
     nm = shutil.which("nm")
     assert nm, "binutils' nm checks the object's undefined symbols: apt-get install binutils"
