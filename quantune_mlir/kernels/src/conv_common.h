@@ -47,6 +47,13 @@ static inline __attribute__((always_inline)) void inside_columns(int64_t W, int6
   if (*last < *first) *last = *first;
 }
 
+// The taps [*k0, *k1) of a K-wide window starting at `start` that lie inside [0, size).
+static inline __attribute__((always_inline)) void window_inside(int64_t start, int64_t K, int64_t size, int64_t* k0,
+                                                                int64_t* k1) {
+  *k0 = start < 0 ? -start : 0;
+  *k1 = start + K > size ? size - start : K;
+}
+
 #define MAX_TILE_ROWS 6
 
 static inline __attribute__((always_inline)) const int8_t* tap_address(const conv_args* a, int64_t ih, int64_t iw) {

@@ -6,8 +6,7 @@
 // One call computes output rows [oh0, oh0 + ohcount) of y, [OH][OW][C], from x, [H][W][C], 64 channels a vector.
 //
 // Freestanding: no libc, no globals; IREE links the object into its dispatch library (hal.executable.objects).
-#include <stddef.h>
-#include <stdint.h>
+#include "conv_common.h"
 #include <immintrin.h>
 
 void quantune_max_pool_s8_avx512(const int8_t* x, size_t x_offset, int8_t* y, size_t y_offset, int64_t H,
@@ -17,10 +16,12 @@ void quantune_max_pool_s8_avx512(const int8_t* x, size_t x_offset, int8_t* y, si
   y += y_offset;
   for (int64_t oh = oh0; oh < oh0 + ohcount; ++oh) {
     const int64_t ih0 = oh * stride - pad_top;
-    const int64_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = ih0 + KH > H ? H - ih0 : KH;
+    int64_t kh0, kh1;
+    window_inside(ih0, KH, H, &kh0, &kh1);
     for (int64_t ow = 0; ow < OW; ++ow) {
       const int64_t iw0 = ow * stride - pad_left;
-      const int64_t kw0 = iw0 < 0 ? -iw0 : 0, kw1 = iw0 + KW > W ? W - iw0 : KW;
+      int64_t kw0, kw1;
+      window_inside(iw0, KW, W, &kw0, &kw1);
       for (int64_t c = 0; c < C; c += 64) {
         __mmask64 mask = C - c >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (C - c)) - 1);
         __m512i m = _mm512_set1_epi8((char)-128);
