@@ -297,8 +297,8 @@ class _Lowering:
         _, channels, _, width = tensor_shape(between.type)
         one_by_one = tuple(tensor_shape(layer.weight.type)[2:]) == (1, 1) and not any(layer.padding) and \
             set(int_array(layer.op, "strides")) == {1}
-        return one_by_one and channels % self.library.reduction_group == 0 and width * channels <= kernels.FUSED_ROW_BYTES and \
-            self._kernel_runs(depthwise.layer) and \
+        return one_by_one and channels % self.library.reduction_group == 0 and \
+            width * channels <= kernels.FUSED_ROW_BYTES and self._kernel_runs(depthwise.layer) and \
             self._kernel_runs(layer, with_residual=pointwise.residual is not None)
 
     def _call_fused(self, between: ir.Value, layer: Layer, before: ir.Operation, residual: list[ir.Value],
