@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -108,3 +109,27 @@ def evaluate(predictor: Predictor, data: LabelledData, *, compare: Predictor | N
     return Evaluation(predictor.name, data.name, len(data), top1,
                       100.0 * float(np.mean(logits.argmax(1) == reference.argmax(1))), sqnr_db(reference, logits),
                       compare.name, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Two builds' classes on the same labelled images: the images exactly one of them gets right, and the
+    two-sided exact McNemar test on those (the chance of a split at least this uneven if both were equally
+    accurate). Differences of a few images out of thousands are noise unless p is small."""
+
+    only_first: int  # images the first build gets right and the second wrong
+    only_second: int
+    p_value: float
+
+
+def paired_comparison(first_classes: np.ndarray, second_classes: np.ndarray, labels: np.ndarray
+                      ) -> PairedComparison:
+    """McNemar's exact test of two builds' predicted classes against the same labels."""
+    if not first_classes.shape == second_classes.shape == labels.shape:
+        raise QuantuneError(f"paired comparison of {first_classes.shape}, {second_classes.shape} predictions and "
+                            f"{labels.shape} labels: evaluate both builds on the same images")
+    first_right, second_right = first_classes == labels, second_classes == labels
+    only_first, only_second = int(np.sum(first_right & ~second_right)), int(np.sum(second_right & ~first_right))
+    discordant = only_first + only_second
+    tail = sum(math.comb(discordant, i) for i in range(min(only_first, only_second) + 1))
+    return PairedComparison(only_first, only_second, min(1.0, 2 * tail / 2 ** discordant))

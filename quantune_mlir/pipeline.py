@@ -34,7 +34,7 @@ from .decision.policies import (accuracy_budget, estimated_latency, first_and_la
                                 model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
                                 sqnr_threshold, top_k)
 from .errors import QuantuneError
-from .evaluation import logits_of, module_predictor
+from .evaluation import PairedComparison, logits_of, module_predictor, paired_comparison
 from .layers import LayerTable
 from .mlir import write_module
 from .quantize import compile_plan, lower_plan, rewrite_and_compile
@@ -92,6 +92,7 @@ class Variants:
                  options: BuildOptions):
         self.build, self.plan, self.data, self.reference, self.options = build, plan, data, reference_logits, options
         self.measured: dict[frozenset[str], Measurement] = {}
+        self._classes: dict[frozenset[str], np.ndarray] = {}  # each build's predicted class per image
         (build / VARIANTS).mkdir(parents=True, exist_ok=True)
 
     def measure(self, fp32_layers: list[str] | tuple[str, ...], vmfb: Path | None = None) -> Measurement:
@@ -103,9 +104,17 @@ class Variants:
                 vmfb, _ = compile_plan(self.build, plan_keeping_fp32(self.plan, list(fp32_layers)),
                                        f"{VARIANTS}/{index:03d}.mlirbc", f"{VARIANTS}/{index:03d}_{HOST}.vmfb",
                                        target=HOST, options=self.options.analysis.quantize)
-            self.measured[key], _ = measure_vmfb(vmfb, self.data, self.reference, self.options, tuple(fp32_layers))
+            self.measured[key], logits = measure_vmfb(vmfb, self.data, self.reference, self.options,
+                                                      tuple(fp32_layers))
+            self._classes[key] = logits.argmax(1)
             log.info("%d FP32 layer(s) %s: %s", len(fp32_layers), list(fp32_layers), self.measured[key].describe())
         return self.measured[key]
+
+    def compare(self, first: list[str] | tuple[str, ...], second: list[str] | tuple[str, ...]) -> PairedComparison:
+        """Image by image, the variant keeping `first` FP32 against the one keeping `second` (both measured)."""
+        if self.data.labels is None:
+            raise QuantuneError(f"{self.data.name} has no labels: no accuracy to compare")
+        return paired_comparison(self._classes[frozenset(first)], self._classes[frozenset(second)], self.data.labels)
 
 
 def measure_vmfb(vmfb: Path, data: LabelledData, reference: np.ndarray | None, options: BuildOptions,
@@ -213,7 +222,7 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
         "curve": curve,
         "one_at_a_time": None if baseline is None else {
             "seconds": baseline.seconds, "inferences": baseline.inferences, "ranked": list(baseline.ranked),
-            "analysis_speedup": baseline.seconds / analysis.seconds["total"]},
+            "analysis_speedup": baseline.seconds / analysis.seconds["ranking"]},
         "flags": {"fp32": get_target(options.target).flags() + list(options.extra_flags),
                   "int8": target.for_int8().flags() + list(options.extra_flags)},
         "versions": tool_versions(),

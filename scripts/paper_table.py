@@ -2,7 +2,8 @@
 """The paper-style comparison over the five trained zoo models: FP32, all-int8, and at equal numbers of FP32
 layers the accuracy of QuantuneV2's list (its score on the accumulated activation error, as published, and on
 each layer's local error, from the same two inferences), the one-layer-at-a-time ranking, first/last and random
-(mean of seeded draws), with each ranking's analysis time.
+(mean of seeded draws), with each ranking's analysis time, and image by image whether QuantuneV2's accuracy
+differs from one-at-a-time's and first/last's by more than chance (exact McNemar test).
 
     python scripts/paper_table.py                 # all five, 5000 test images, 1-3 FP32 layers
     python scripts/paper_table.py --models resnet18-small --images 1000
@@ -15,6 +16,7 @@ models already there (--fresh redoes them). Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -23,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ["resnet18-small", "resnet50-small", "squeezenet1_1-small", "vgg16_bn-small", "mobilenet_v2-small"]
 METHODS = ["quantunev2", "quantunev2-local", "one-at-a-time", "first-last", "random"]
+PAIRED_AGAINST = ["one-at-a-time", "first-last"]  # single plans at each k (random's draws are averaged)
 
 
 def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, per_tensor: bool) -> dict:
@@ -55,20 +58,27 @@ def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, 
                 "one-at-a-time": list(baseline.ranked)}
     candidates = [layer for layer in table.ids if layer in analysis.plan.int8_layers()]
     curve = accuracy_points(rankings, candidates, variants, options)
+    paired = [{"fp32_layers": k, "against": other,
+               **dataclasses.asdict(variants.compare(point(curve, "quantunev2", k)["layers"][0],
+                                                     point(curve, other, k)["layers"][0]))}
+              for k in range(1, max_fp32 + 1) for other in PAIRED_AGAINST]
     return {"model": model, "layers": len(table), "int8_capable": len(analysis.plan.int8_layers()),
             "images": len(data), "data": data.name, "fp32_top1": fp32.top1,
-            "analysis": {"seconds": analysis.seconds["total"], "inferences": analysis.inferences,
+            "analysis": {"seconds": analysis.seconds["ranking"], "inferences": analysis.inferences,
                          "ranked": list(analysis.sensitivity.ranked),
                          "ranked_local": list(local.ranked)},
             "one_at_a_time": {"seconds": baseline.seconds, "inferences": baseline.inferences,
                               "ranked": list(baseline.ranked)},
-            "curve": curve}
+            "curve": curve, "paired": paired}
+
+
+def point(curve: list[dict], method: str, k: int) -> dict:
+    return next(p for p in curve if p["method"] == method and p["fp32_layers"] == k)
 
 
 def tables(results: list[dict], max_fp32: int) -> str:
     def cell(row: dict, method: str, k: int, key: str, fmt: str) -> str:
-        point = next(p for p in row["curve"] if p["method"] == method and p["fp32_layers"] == k)
-        return fmt.format(point[key])
+        return fmt.format(point(row["curve"], method, k)[key])
 
     lines = ["Top-1 on the Fashion-MNIST test images (%); at k FP32 layers, each method keeps its own k layers FP32 "
              "(random: the mean of its draws); the best at each k in bold.", "",
@@ -77,8 +87,7 @@ def tables(results: list[dict], max_fp32: int) -> str:
     for row in results:
         int8 = cell(row, "quantunev2", 0, "top1", "{:.2f}")
         for k in range(1, max_fp32 + 1):
-            values = {m: next(p for p in row["curve"] if p["method"] == m and p["fp32_layers"] == k)["top1"]
-                      for m in METHODS}
+            values = {m: point(row["curve"], m, k)["top1"] for m in METHODS}
             best = max(values.values())
             cells = [f"**{values[m]:.2f}**" if values[m] == best else f"{values[m]:.2f}" for m in METHODS]
             lead = [row["model"], f"{row['fp32_top1']:.2f}", int8] if k == 1 else ["", "", ""]
@@ -90,6 +99,18 @@ def tables(results: list[dict], max_fp32: int) -> str:
             lead = [row["model"], cell(row, "quantunev2", 0, "output_sqnr_db", "{:.1f}")] if k == 1 else ["", ""]
             lines.append("| " + " | ".join(lead + [str(k)] + [cell(row, m, k, "output_sqnr_db", "{:.1f}")
                                                                for m in METHODS]) + " |")
+    lines += ["", "QuantuneV2 against one-at-a-time and first/last, image by image on the same test images: the images "
+              "only quantunev2 classifies right / only the other does, and the exact McNemar p (the chance of a split "
+              "at least this uneven between two equally accurate builds; below 0.05: unlikely to be chance):", "",
+              "| model | k | " + " | ".join(f"against {m}" for m in PAIRED_AGAINST) + " |",
+              "|---|---:|" + "---|" * len(PAIRED_AGAINST)]
+    for row in results:
+        for k in range(1, max_fp32 + 1):
+            cells = []
+            for other in PAIRED_AGAINST:
+                pair = next(p for p in row["paired"] if p["fp32_layers"] == k and p["against"] == other)
+                cells.append(f"{pair['only_first']} / {pair['only_second']}, p = {pair['p_value']:.2f}")
+            lines.append("| " + " | ".join([row["model"] if k == 1 else "", str(k)] + cells) + " |")
     lines += ["", "Time to rank the layers (this machine, 2 cores; compiles included):", "",
               "| model | layers | QuantuneV2 (2 inferences) | one-at-a-time (n + 1 inferences) | ratio |",
               "|---|---:|---:|---:|---:|"]

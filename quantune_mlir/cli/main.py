@@ -186,8 +186,8 @@ def _summary(report: dict, build_dir: Path) -> str:
 
 def _analysis_summary(analysis) -> str:
     lines = [f"{analysis.sensitivity.model}: {analysis.inferences} inferences of {analysis.samples} samples in "
-             f"{analysis.seconds['total']:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in analysis.seconds.items()
-                                                                 if k != "total") + ")",
+             f"{analysis.seconds['ranking']:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in analysis.seconds.items()
+                                                                   if k not in ("ranking", "total")) + ")",
              f"{'rank':>4}  {'layer':<28} {'score':>5}  {'weight SQNR':>11}  {'act. SQNR':>9}  {'local SQNR':>10}"]
     for i, entry in enumerate(analysis.sensitivity.entries):
         m = entry.metrics
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                                              calibration_images=args.calibration_images,
                                              options=AnalysisOptions(_quantize_options(args)))
                 print(f"one layer at a time: {baseline.inferences} inferences, {baseline.seconds:.1f} s "
-                      f"({baseline.seconds / analysis.seconds['total']:.1f}x the analysis); most sensitive first: "
+                      f"({baseline.seconds / analysis.seconds['ranking']:.1f}x the analysis); most sensitive first: "
                       f"{', '.join(baseline.ranked[:5])}, ...")
         elif args.command == "quantize":
             result = api.quantize_model(args.build_dir, args.target, plan=args.plan,

@@ -41,8 +41,9 @@ def report_markdown(report: dict) -> str:
          f"{size['vmfb_bytes']['mixed'] / 1e6:.2f} MB"]])
     lines += ["## Sensitivity analysis", "",
               f"{analysis['inferences']} inferences of {analysis['samples']} calibration samples "
-              f"({analysis['calibration_data']}) in {analysis['seconds']['total']:.1f} s; the score weighs weight SQNR, "
-              f"weight MSE, activation SQNR and activation MSE {', '.join(f'{v:g}' for v in analysis['ratios'].values())}"
+              f"({analysis['calibration_data']}) in {analysis['seconds']['ranking']:.1f} s (the chart: "
+              f"{analysis['seconds']['plot']:.1f} s more); the score weighs weight SQNR, weight MSE, activation SQNR "
+              f"and activation MSE {', '.join(f'{v:g}' for v in analysis['ratios'].values())}"
               f", on the {analysis['activation_error']} activation error (quantune_mlir/analysis/metrics.py).", ""]
     if report.get("one_at_a_time"):
         baseline = report["one_at_a_time"]

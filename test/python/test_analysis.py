@@ -42,7 +42,9 @@ def test_the_analysis_runs_exactly_two_inferences(squeezenet, invocations):
     assert len(invocations) == 2 and analysis.inferences == 2, invocations
     assert invocations == ["13_calibration_x86_64.vmfb", "22_int8_run_x86_64.vmfb"]
     assert analysis.samples == 32
-    assert {"fp32 compile", "fp32 inference", "int8 inference", "metrics", "total"} <= set(analysis.seconds)
+    assert {"fp32 compile", "fp32 inference", "int8 inference", "metrics", "ranking", "plot", "total"
+            } <= set(analysis.seconds)
+    assert analysis.seconds["ranking"] + analysis.seconds["plot"] <= analysis.seconds["total"]
     table = api.load_layer_table(folder)
     assert sorted(analysis.sensitivity.ranked) == sorted(table.ids) and not analysis.fp32_only
     saved = SensitivityList.from_json((folder / SENSITIVITY).read_text())

@@ -7,7 +7,8 @@ import pytest
 from quantune_mlir import api
 from quantune_mlir.data import LabelledData
 from quantune_mlir.analysis.metrics import SQNR_CAP_DB
-from quantune_mlir.evaluation import Predictor, evaluate
+from quantune_mlir.errors import QuantuneError
+from quantune_mlir.evaluation import Predictor, evaluate, paired_comparison
 
 
 def test_top1_and_agreement_on_a_known_predictor():
@@ -19,6 +20,35 @@ def test_top1_and_agreement_on_a_known_predictor():
     assert result.top1 == 50.0 and result.agreement_top1 == 0.0 and result.images == 6
     same = evaluate(always_zero, LabelledData("d", inputs, labels), compare=always_zero)
     assert same.agreement_top1 == 100.0 and same.output_sqnr_db == SQNR_CAP_DB
+
+
+def _classes_with(only_first: int, only_second: int, both: int = 5, neither: int = 4):
+    """Predictions of two classifiers of 3 classes with the given counts of images right by one of them only."""
+    labels = np.zeros(only_first + only_second + both + neither, np.int64)
+    first, second = labels.copy(), labels.copy()
+    first[only_first + only_second + both:] = second[only_first + only_second + both:] = 1  # neither right
+    first[only_first:only_first + only_second] = 2
+    second[:only_first] = 1
+    return first, second, labels
+
+
+@pytest.mark.parametrize("only_first, only_second, p_value", [
+    (0, 0, 1.0),  # identical accuracy and identical mistakes: nothing to tell them apart
+    (10, 0, 2 / 2 ** 10),  # all 10 discordant images one way: 2 x 0.5^10
+    (3, 7, 2 * (1 + 10 + 45 + 120) / 2 ** 10),  # 2 x P(X <= 3), X ~ Binomial(10, 0.5)
+    (7, 3, 2 * (1 + 10 + 45 + 120) / 2 ** 10),  # two-sided: symmetric
+    (5, 5, 1.0),
+])
+def test_paired_comparison_is_the_exact_mcnemar_test(only_first, only_second, p_value):
+    result = paired_comparison(*_classes_with(only_first, only_second))
+    assert (result.only_first, result.only_second) == (only_first, only_second)
+    assert result.p_value == pytest.approx(p_value, rel=1e-12)
+
+
+def test_paired_comparison_refuses_predictions_of_other_images():
+    first, second, labels = _classes_with(2, 1)
+    with pytest.raises(QuantuneError, match="same images"):
+        paired_comparison(first, second[:-1], labels)
 
 
 def test_vmfb_agrees_with_pytorch_on_fashion_mnist(tmp_path):
