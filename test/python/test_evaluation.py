@@ -51,6 +51,15 @@ def test_paired_comparison_refuses_predictions_of_other_images():
         paired_comparison(first, second[:-1], labels)
 
 
+def test_variants_refuse_to_compare_accuracy_without_labels(tmp_path):
+    from quantune_mlir.build_dir import BuildDir
+    from quantune_mlir.pipeline import BuildOptions, Variants
+    unlabelled = LabelledData("my-images", np.zeros((2, 1, 28, 28), np.float32), None)
+    variants = Variants(BuildDir(tmp_path), None, unlabelled, None, BuildOptions())
+    with pytest.raises(QuantuneError, match="my-images has no labels"):
+        variants.compare(["conv1"], ["fc"])
+
+
 def test_vmfb_agrees_with_pytorch_on_fashion_mnist(tmp_path):
     api.import_model("squeezenet1_1-small", build_dir=tmp_path)
     vmfb = api.compile_model(tmp_path, "x86_64")
