@@ -155,7 +155,7 @@ def _judge_layers(target: str, dispatches: tuple[Dispatch, ...], launches: tuple
         return next((n for n in names if not wanted or n in wanted), None)
 
     def layers_of(contraction: Contraction, names: tuple[str, ...]) -> list[str]:
-        """A kernel that runs two layers (kernels.fused_layers) is the contraction of both."""
+        """A kernel that runs several layers (kernels.fused_layers) is the contraction of each."""
         if contraction.kernel and kernels.fused_layers(contraction.kernel):
             return list(dict.fromkeys(n for n in names if not wanted or n in wanted))
         return [layer] if (layer := first_layer(names)) else []

@@ -61,6 +61,10 @@ class KernelLibrary:
     # without and with a residual add: None where the library has no such entry
     depthwise_conv_symbol: str | None = None
     depthwise_conv_residual_symbol: str | None = None
+    # the same two, followed in the dispatch by the 1x1 conv that reads the output (the next inverted-residual
+    # block's expansion), whose output is a second result
+    depthwise_conv_expand_symbol: str | None = None
+    depthwise_conv_residual_expand_symbol: str | None = None
     # the bytes of one step of the conv kernel's reduction (4 for vpdpbusd and sdot, 8 for smmla): a conv's input
     # channels and a linear layer's features are a multiple of it, and pack_conv_weights groups K by it
     reduction_group: int = 4
@@ -84,6 +88,8 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "quantune_quantize_s8_avx512",
                   12 * 64, ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512vnni"), True, "columns",
                   "quantune_depthwise_conv_s8_avx512vnni", "quantune_depthwise_conv_residual_s8_avx512vnni",
+                  "quantune_depthwise_conv_expand_s8_avx512vnni",
+                  "quantune_depthwise_conv_residual_expand_s8_avx512vnni",
                   pool_source="pool_x86_64_avx512.c", max_pool_symbol="quantune_max_pool_s8_avx512"),
     # smmla for the convs; depthwise layers gain nothing from a matrix multiply and keep sdot (the same
     # depthwise kernel as aarch64-dotprod, its fused entries on this library's conv kernel)
@@ -92,13 +98,15 @@ LIBRARIES: dict[str, KernelLibrary] = {lib.name: lib for lib in (
                   "embedded-elf-arm_64", "quantune_conv_s8_i8mm", "quantune_conv_residual_s8_i8mm",
                   "quantune_conv_f32_i8mm", "quantune_depthwise_s8_i8mm", None, "quantune_quantize_s8_neon", 0,
                   ("dotprod", "i8mm"), False, "taps", "quantune_depthwise_conv_s8_i8mm",
-                  "quantune_depthwise_conv_residual_s8_i8mm", reduction_group=8, pool_source="pool_aarch64_neon.c",
-                  max_pool_symbol="quantune_max_pool_s8_neon"),
+                  "quantune_depthwise_conv_residual_s8_i8mm", "quantune_depthwise_conv_expand_s8_i8mm",
+                  "quantune_depthwise_conv_residual_expand_s8_i8mm", reduction_group=8,
+                  pool_source="pool_aarch64_neon.c", max_pool_symbol="quantune_max_pool_s8_neon"),
     KernelLibrary("aarch64-dotprod", "aarch64", "conv_aarch64_dotprod.c", "depthwise_aarch64_dotprod.c", None,
                   "quantize_aarch64_neon.c", "aarch64-freestanding-none", "generic+dotprod", "embedded-elf-arm_64",
                   "quantune_conv_s8_dotprod", "quantune_conv_residual_s8_dotprod", "quantune_conv_f32_dotprod",
                   "quantune_depthwise_s8_dotprod", None, "quantune_quantize_s8_neon", 0, ("dotprod",), False, "taps",
                   "quantune_depthwise_conv_s8_dotprod", "quantune_depthwise_conv_residual_s8_dotprod",
+                  "quantune_depthwise_conv_expand_s8_dotprod", "quantune_depthwise_conv_residual_expand_s8_dotprod",
                   pool_source="pool_aarch64_neon.c", max_pool_symbol="quantune_max_pool_s8_neon"),
 )}
 
@@ -116,8 +124,10 @@ def multiplies(symbol: str) -> bool:
 
 
 def fused_layers(symbol: str) -> bool:
-    """Whether a kernel entry point runs two layers (a depthwise conv and the 1x1 conv after it)."""
-    return any(symbol in (library.depthwise_conv_symbol, library.depthwise_conv_residual_symbol)
+    """Whether a kernel entry point runs several layers (a depthwise conv, the 1x1 conv after it and maybe the
+    next block's 1x1 expansion)."""
+    return any(symbol in (library.depthwise_conv_symbol, library.depthwise_conv_residual_symbol,
+                          library.depthwise_conv_expand_symbol, library.depthwise_conv_residual_expand_symbol)
                for library in LIBRARIES.values())
 
 

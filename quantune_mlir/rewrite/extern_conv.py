@@ -73,17 +73,19 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, 
     if residual is not None:
         operands.append((residual, y_type))
     lines = [f"%kzero = arith.constant {dense(zero_row)}", *lines,
-             _dispatch(symbol, operands, y_type, f'"{call.layer}"')]
+             _dispatch(symbol, operands, [y_type], f'"{call.layer}"')]
     return lines, _executable(call, library, key, symbol, built.object, [t for _, t in operands], y_type, padded)
 
 
 def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str,
-                   pointwise: ConvCall | None = None, residual: str | None = None) -> tuple[list[str], str]:
+                   pointwise: ConvCall | None = None, residual: str | None = None, expand: ConvCall | None = None
+                   ) -> tuple[list[str], str]:
     """A depthwise layer (call.weight [C][KH][KW], int8 out, no residual) as one dispatch of the library's
     depthwise kernel, which reads the unpadded input x and a row of the input zero point where a tap lies in
     call.padding: (body lines computing %y, the executable). With pointwise, the 1x1 conv that reads the
     depthwise output (int8 out, with the residual value if any) runs in the same dispatch, row by row
-    (library.depthwise_conv_symbol), and %y is its output."""
+    (library.depthwise_conv_symbol), and %y is its output. With expand too, the 1x1 conv that reads pointwise's
+    output runs after each of its rows (library.depthwise_conv_expand_symbol), and %y2 is its output."""
     built = kernels.build(library.name, "depthwise")
     _, height, width, channels = call.input_shape
     layout = library.depthwise_layout
@@ -101,30 +103,45 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
                "KW": call.kernel_size[1], "stride": call.stride, "pad_top": call.padding[0],
                "pad_left": call.padding[1]}
     requantize = {"y_zp": call.output_zero_point, "lo": call.clamp[0], "hi": call.clamp[1]}
-    function, where, y_type, body = library.depthwise_symbol, f'"{call.layer}"', _tensor(call.output_shape, "i8"), []
+    function, layers, results, body = library.depthwise_symbol, [call.layer], [_tensor(call.output_shape, "i8")], []
     if pointwise is not None:
         conv_operands, conv_lines, padded = _conv_constants(pointwise, library)
         operands += conv_operands
         lines += conv_lines
-        y_type = _tensor(pointwise.output_shape, "i8")
+        results = [_tensor(pointwise.output_shape, "i8")]
+        layers.append(pointwise.layer)
         requantize = {"dw_zp": call.output_zero_point, "dw_lo": call.clamp[0], "dw_hi": call.clamp[1],
                       "N": pointwise.output_shape[3], "Np": padded,
                       "y_zp": pointwise.output_zero_point, "lo": pointwise.clamp[0], "hi": pointwise.clamp[1]}
         function = library.depthwise_conv_residual_symbol if residual else library.depthwise_conv_symbol
-        where = f'fused["{call.layer}", "{pointwise.layer}"]'
+    expand_scalars = {}
+    if expand is not None:
+        conv_operands, conv_lines, padded = _conv_constants(expand, library, "2")
+        operands += conv_operands
+        lines += conv_lines
+        results.append(_tensor(expand.output_shape, "i8"))
+        layers.append(expand.layer)
+        expand_scalars = {"N2": expand.output_shape[3], "Np2": padded, "y2_zp": expand.output_zero_point,
+                          "lo2": expand.clamp[0], "hi2": expand.clamp[1]}
+        function = library.depthwise_conv_residual_expand_symbol if residual else library.depthwise_conv_expand_symbol
     args = [a for i, (_, t) in enumerate(operands) for a in _buffer_arg(i, t)]
     if residual is not None:
-        residual_lines, residual_args = _residual(pointwise, len(operands), y_type)
-        operands.append((residual, y_type))
+        residual_lines, residual_args = _residual(pointwise, len(operands), results[0])
+        operands.append((residual, results[0]))
         body += residual_lines
         args += residual_args
-    lines.append(_dispatch(symbol, operands, y_type, where))
+    quoted = ", ".join(f'"{layer}"' for layer in layers)
+    where = quoted if len(layers) == 1 else f"fused[{quoted}]"
+    lines.append(_dispatch(symbol, operands, results, where))
     scalars.update(requantize)
     row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
-    buffers = [t for _, t in operands] + [y_type]
-    body += [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
-    args += _buffer_arg(len(buffers) - 1, y_type)
+    buffers = [t for _, t in operands] + results
+    body += [f"%{k} = arith.constant {v} : i64" for k, v in {**scalars, **expand_scalars}.items()]
+    body += _workgroup_range("r", 0, rows, out_h)
+    args += _buffer_arg(len(operands), results[0])
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
+    if expand is not None:
+        args += _buffer_arg(len(operands) + 1, results[1]) + [(f"%{k}", "i64") for k in expand_scalars]
     return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, function, args, body)
 
 
@@ -147,7 +164,7 @@ def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: in
     body += _workgroup_range("px", 0, block, pixels)
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", t) for k, (_, t) in scalars.items()),
             ("%px0", "i64"), ("%pxc", "i64")]
-    lines = [_dispatch(symbol, [(x, x_type)], y_type, f'"{where}"')]
+    lines = [_dispatch(symbol, [(x, x_type)], [y_type], f'"{where}"')]
     return lines, executable(symbol, library, key, built.object, (blocks, 1), [x_type, y_type],
                              library.quantize_symbol, args, body)
 
@@ -168,7 +185,7 @@ def emit_max_pool(x_shape: tuple[int, int, int, int], y_shape: tuple[int, int, i
     body = [f"%{k} = arith.constant {v} : i64" for k, v in scalars.items()] + _workgroup_range("r", 0, rows, out_h)
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", "i64") for k in scalars),
             ("%r0", "i64"), ("%rc", "i64")]
-    return [_dispatch(symbol, [(x, x_type)], y_type, f'"{where}"')], executable(
+    return [_dispatch(symbol, [(x, x_type)], [y_type], f'"{where}"')], executable(
         symbol, library, key, built.object, (row_blocks, 1), [x_type, y_type], library.max_pool_symbol, args, body)
 
 
@@ -256,17 +273,17 @@ def executable(symbol: str, library, key: str, object_path, workgroups: tuple[in
 }}"""
 
 
-def _conv_constants(call: ConvCall, library: kernels.KernelLibrary
+def _conv_constants(call: ConvCall, library: kernels.KernelLibrary, suffix: str = ""
                     ) -> tuple[list[tuple[str, str]], list[str], int]:
-    """The conv kernel's packed weights, bias and multipliers: their (value, type) operands, the lines defining
-    them, and the output channels padded (kernels.VECTOR_CHANNELS)."""
+    """The conv kernel's packed weights, bias and multipliers: their (value, type) operands (named with suffix),
+    the lines defining them, and the output channels padded (kernels.VECTOR_CHANNELS)."""
     packed = kernels.pack_conv_weights(call.weight, library.reduction_group)
     bias = kernels.pad_channels(_kernel_bias(call, library))
     multipliers = kernels.pad_channels(call.multipliers.astype(np.float32))
-    operands = [("%w", _tensor(packed.shape, "i8")), ("%kbias", _tensor(bias.shape, "i32")),
-                ("%kmult", _tensor(multipliers.shape, "f32"))]
-    lines = [f"%w = arith.constant {dense(packed)}", f"%kbias = arith.constant {dense(bias)}",
-             f"%kmult = arith.constant {dense(multipliers)}"]
+    names = [f"%w{suffix}", f"%kbias{suffix}", f"%kmult{suffix}"]
+    operands = list(zip(names, [_tensor(packed.shape, "i8"), _tensor(bias.shape, "i32"),
+                                _tensor(multipliers.shape, "f32")]))
+    lines = [f"{name} = arith.constant {dense(values)}" for name, values in zip(names, (packed, bias, multipliers))]
     return operands, lines, len(multipliers)
 
 
@@ -278,10 +295,13 @@ def _residual(call: ConvCall, binding: int, tensor_type: str) -> tuple[list[str]
     return lines, [*_buffer_arg(binding, tensor_type), ("%rzp", "i64"), ("%rmult", "f32")]
 
 
-def _dispatch(symbol: str, operands: list[tuple[str, str]], y_type: str, where: str) -> str:
-    """The `flow.dispatch` of executable @symbol on operands ((value, type) pairs) at location `where`."""
-    return (f"%y = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
-            f"({', '.join(t for _, t in operands)}) -> {y_type} loc({where})")
+def _dispatch(symbol: str, operands: list[tuple[str, str]], results: list[str], where: str) -> str:
+    """The `flow.dispatch` of executable @symbol on operands ((value, type) pairs) at location `where`: its
+    results (types) are %y (and %y2)."""
+    names = ", ".join(["%y", "%y2"][:len(results)])
+    types = results[0] if len(results) == 1 else f"({', '.join(results)})"
+    return (f"{names} = flow.dispatch @{symbol}::@{symbol}({', '.join(v for v, _ in operands)}) : "
+            f"({', '.join(t for _, t in operands)}) -> {types} loc({where})")
 
 
 def _kernel_bias(call: ConvCall, library: kernels.KernelLibrary) -> np.ndarray:

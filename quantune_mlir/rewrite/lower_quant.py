@@ -101,6 +101,10 @@ class _Lowering:
         # a model input's int8 storage -> the same with its channels padded to the kernels' reduction step
         self.channel_padded: dict[ir.Value, ir.Value] = {}
         self.pending_depthwise: dict[ir.Value, tuple[extern_conv.ConvCall, ir.Value]] = {}
+        # the int8 outputs of fused 1x1 convs that the next block's 1x1 expansion reads in the same dispatch, and,
+        # once such a 1x1 conv is reached, what its dispatch needs: (its input, residual, result type, call)
+        self.expanded: set[ir.Value] = set()
+        self.pending_pointwise: dict[ir.Value, tuple[ir.Value, list[ir.Value], str, extern_conv.ConvCall]] = {}
 
     def lower_function(self, function: ir.Operation, *, expose: bool) -> None:
         block = function.regions[0].blocks[0]
@@ -110,6 +114,10 @@ class _Lowering:
         # none when the analysis reads every int8 tensor, the one between fused layers too
         self.fused = set() if expose else {pw.input for pw in chains if pw.input in chain_ending_at and
                                            self._fuses(chain_ending_at[pw.input], pw)}
+        position = {op: i for i, op in enumerate(ops)}
+        self.expanded = {ex.input for ex in chains if ex.input in chain_ending_at and
+                         chain_ending_at[ex.input].input in self.fused and
+                         self._expands(chain_ending_at[ex.input], ex, position)}
         fp32_chain_at = {c.layer.result: c for c in chains if c.output is None}
         exposed: dict[str, ir.Value] = {}
         for op in ops:
@@ -135,6 +143,8 @@ class _Lowering:
             # The tensor between fused layers (storage None) is read only by the 1x1 conv the fusion replaced.
             if op.name == "quant.dcast" and list(op.results[0].uses) and not _is_weight(op) and \
                     self.storage.get(op.operands[0]) is not None:
+                if op.operands[0] in self.expanded:  # written by the dispatch at the expansion's place, later
+                    op.move_after(self.storage[op.operands[0]].owner)
                 op.results[0].replace_all_uses_with(self._emit_dequantize(op))
         if expose and exposed:
             append_results(function, [self._in_model_layout(v, block) for v in exposed.values()], list(exposed))
@@ -203,7 +213,15 @@ class _Lowering:
                                                                    args[0])
                 return None
             if chain.input in self.pending_depthwise:
-                return self._call_fused(chain.input, layer, before, args[1:], result, call)
+                if chain.output.results[0] in self.expanded:  # emitted with the expansion that reads it
+                    self.pending_pointwise[chain.output.results[0]] = (chain.input, args[1:], result, call)
+                    return None
+                return self._call_fused(chain.input, layer, before, args[1:], [result], call)[0]
+            if chain.input in self.pending_pointwise:
+                between, residual, pointwise_result, pointwise = self.pending_pointwise.pop(chain.input)
+                self.storage[chain.input], expanded = self._call_fused(
+                    between, layer, before, residual, [pointwise_result, result], pointwise, call)
+                return expanded
             return self._call_kernel(layer, before, args, result, call, x.zero_point)
         body = [*_contraction(layer, chain.weight, x.zero_point), bias_line,
                 *_requantizing_epilogue(acc_shape, multipliers, y, chain.clamp, residual, residual_multiplier)]
@@ -301,15 +319,39 @@ class _Lowering:
             width * channels <= kernels.FUSED_ROW_BYTES and self._kernel_runs(depthwise.layer) and \
             self._kernel_runs(layer, with_residual=pointwise.residual is not None)
 
+    def _expands(self, pointwise: QuantChain, expansion: QuantChain, position: dict[ir.Operation, int]) -> bool:
+        """Whether a fused 1x1 conv's dispatch also runs the 1x1 conv reading its int8 output (MobileNetV2's next
+        expansion), row by row: the library has the entry, the second conv goes to the kernels with no
+        residual and reads the first's output as it is, and nothing reads that output before the second conv's
+        lowered (it is written by the dispatch that the second conv's place emits)."""
+        if self.library is None or self.library.depthwise_conv_expand_symbol is None:
+            return False
+        layer, between = expansion.layer, pointwise.output.results[0]
+        if layer.kind != "conv" or expansion.output is None or expansion.residual is not None or \
+                tuple(tensor_shape(layer.weight.type)[2:]) != (1, 1) or any(layer.padding) or \
+                set(int_array(layer.op, "strides")) != {1} or \
+                tensor_shape(between.type)[1] % self.library.reduction_group or not self._kernel_runs(layer):
+            return False
+        lowered_at = position[expansion.output.operation]
+        readers = [reader.operation for dcast in users(between) for reader in users(dcast.results[0])]
+        return layer.op.operation in readers and \
+            all(reader == layer.op.operation or position.get(reader, -1) > lowered_at for reader in readers)
+
     def _call_fused(self, between: ir.Value, layer: Layer, before: ir.Operation, residual: list[ir.Value],
-                    result: str, call: extern_conv.ConvCall) -> ir.Value:
-        """A 1x1 conv and the depthwise layer before it (deferred by _emit_chain) as one kernel dispatch."""
+                    results: list[str], call: extern_conv.ConvCall, expansion: extern_conv.ConvCall | None = None
+                    ) -> list[ir.Value]:
+        """A 1x1 conv and the depthwise layer before it (deferred by _emit_chain) as one kernel dispatch, and with
+        expansion the 1x1 conv after them too (results: the types of the 1x1 convs' outputs)."""
         depthwise, x = self.pending_depthwise.pop(between)
         call = dataclasses.replace(call, input_shape=depthwise.output_shape, kernel_size=(1, 1), stride=1)
+        if expansion is not None:
+            expansion = dataclasses.replace(expansion, input_shape=call.output_shape, kernel_size=(1, 1), stride=1)
         body, executable = extern_conv.emit_depthwise(depthwise, self.library, self.key, self._kernel_symbol(),
-                                                      "%arg0", call, "%arg1" if residual else None)
-        return self._splice_kernel(before, [x, *residual], result, [*body, f"return %y : {result}"], executable,
-                                   layer.op.location)
+                                                      "%arg0", call, "%arg1" if residual else None, expansion)
+        names = ", ".join(["%y", "%y2"][:len(results)])
+        return self.splicer.call(before, [x, *residual], results,
+                                 "\n".join([*body, f"return {names} : {', '.join(results)}"]), layer.op.location,
+                                 symbols=executable)
 
     def _kernel_symbol(self) -> str:
         self.kernel_count += 1

@@ -39,7 +39,8 @@ def _compile_and_run(tmp_path, source_text: str, target: str, inputs: list[np.nd
     source = tmp_path / f"kernel_{target}.mlir"
     source.write_text(source_text)
     vmfb = compile_file(source, get_target(target).for_int8(), tmp_path / f"kernel_{target}.vmfb")
-    return api.load_module(vmfb, target=target)(*inputs)[0]
+    results = api.load_module(vmfb, target=target)(*inputs)
+    return results[0] if len(results) == 1 else results
 
 
 def _accumulators(x, w, stride) -> np.ndarray:
@@ -232,14 +233,17 @@ def test_max_pool_kernel_equals_the_padded_pool(tmp_path, height, width, channel
 
 
 @pytest.mark.parametrize("target", CONV_TARGETS)
-@pytest.mark.parametrize("height, channels, filters, stride, with_residual", [
-    (12, 96, 24, 1, True),  # MobileNetV2's stride-1 block: 96 -> 24 with the residual add
-    (13, 144, 40, 2, False),  # stride 2, odd size, a 16-channel depthwise tail, 40 output channels
+@pytest.mark.parametrize("height, channels, filters, stride, with_residual, expansion", [
+    (12, 96, 24, 1, True, None),  # MobileNetV2's stride-1 block: 96 -> 24 with the residual add
+    (13, 144, 40, 2, False, None),  # stride 2, odd size, a 16-channel depthwise tail, 40 output channels
+    (12, 96, 24, 1, True, 144),  # and the next block's expansion 24 -> 144 in the same dispatch
+    (13, 144, 40, 2, False, 88),  # an expansion whose channels end in a 24-channel block
 ])
 def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, channels, filters, stride,
-                                                           with_residual, target):
-    """One dispatch of the fused entry (the depthwise output row by row into the 1x1 conv, never in memory)
-    against numpy computing the two layers one after the other; on aarch64 on either conv kernel."""
+                                                           with_residual, expansion, target):
+    """One dispatch of the fused entry (the depthwise output row by row into the 1x1 conv, never in memory, and
+    with an expansion each 1x1 conv output row into it) against numpy computing the layers one after the
+    other; on aarch64 on either conv kernel."""
     library, key = _library_and_key(target)
     rng = np.random.default_rng(channels + filters)
     x = rng.integers(-128, 128, (1, height, height, channels), dtype=np.int8)
@@ -256,16 +260,31 @@ def test_fused_depthwise_and_1x1_conv_equal_the_two_layers(tmp_path, height, cha
         if with_residual else None
     pointwise = extern_conv.ConvCall("pw", (1, out, out, channels), (1, out, out, filters), (1, 1), 1, pw_w,
                                      pw_bias, pw_mult, 4, (-128, 127), residual[1:] if residual else None)
+    expand = None
+    if expansion:
+        ex_w = rng.integers(-127, 128, (expansion, filters, 1, 1), dtype=np.int8)
+        ex_bias = rng.integers(-20000, 20000, expansion).astype(np.int32)
+        ex_mult = (rng.uniform(0.5, 1.5, expansion) * 40 / (np.sqrt(filters) * 74 * 74)).astype(np.float32)
+        expand = extern_conv.ConvCall("ex", (1, out, out, filters), (1, out, out, expansion), (1, 1), 1, ex_w,
+                                      ex_bias, ex_mult, -20, (-20, 127), None)
     body, executable = extern_conv.emit_depthwise(depthwise, library, key, "kernel", "%arg0", pointwise,
-                                                  "%arg1" if residual else None)
+                                                  "%arg1" if residual else None, expand)
     y_type = f"tensor<1x{out}x{out}x{filters}xi8>"
+    results, types = (["%y", "%y2"], [y_type, f"tensor<1x{out}x{out}x{expansion}xi8>"]) if expand else \
+        (["%y"], [y_type])
     args = f"%arg0: tensor<1x{height}x{height}x{channels}xi8>" + (f", %arg1: {y_type}" if residual else "")
-    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main({args}) -> {y_type} {{\n" + "\n".join(body)
-                           + f"\nreturn %y : {y_type}\n}}\n", target, [x] + ([residual[0]] if residual else []))
+    got = _compile_and_run(tmp_path, f"{executable}\nfunc.func @main({args}) -> ({', '.join(types)}) {{\n"
+                           + "\n".join(body) + f"\nreturn {', '.join(results)} : {', '.join(types)}\n}}\n", target,
+                           [x] + ([residual[0]] if residual else []))
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=3)
     between = requantize((_depthwise_accumulators(padded, dw_w, stride) + dw_bias).astype(np.int32), dw_mult, -7,
                          (-7, 127))[None]
     expected = reference_conv(between, pw_w, pw_bias, pw_mult, 4, (-128, 127), 1, residual)
+    if expand:
+        got, got_expanded = got
+        expanded = reference_conv(expected, ex_w, ex_bias, ex_mult, -20, (-20, 127), 1)
+        assert np.array_equal(got_expanded, expanded), f"{int((got_expanded != expanded).sum())} values differ"
+        assert 0.2 < (expanded == -20).mean() < 0.8 and len(np.unique(expanded)) > 50  # its ReLU clamps some
     assert np.array_equal(got, expected), f"{int((got != expected).sum())} of {got.size} values differ"
     assert ((got > -128) & (got < 127)).mean() > 0.8 and len(np.unique(got)) > 20
     assert 0.2 < (between == -7).mean() < 0.8  # the depthwise layer's ReLU clamps some values, not all
@@ -408,8 +427,9 @@ def test_mobilenet_v2_with_kernels_equals_the_integer_linalg_path(tmp_path):
 
 
 def test_mobilenet_v2_with_fused_depthwise_kernels_equals_the_integer_linalg_path(tmp_path):
-    """Deployment builds (no tensor exposed for the analysis) run each depthwise layer and the 1x1 conv after it
-    as one kernel dispatch: the logits equal the integer-linalg build's bit for bit."""
+    """Deployment builds (no tensor exposed for the analysis) run each depthwise layer, the 1x1 conv after it and
+    the next block's 1x1 expansion as one kernel dispatch: the logits equal the integer-linalg build's bit for
+    bit."""
     api.import_model("mobilenet_v2-small", build_dir=tmp_path)
     table = api.load_layer_table(tmp_path)
     preprocess = parse_zoo_id("mobilenet_v2-small").preprocess
@@ -425,8 +445,9 @@ def test_mobilenet_v2_with_fused_depthwise_kernels_equals_the_integer_linalg_pat
         if choice == "auto":
             fused = [layer for layer in table.ids if "depthwise_conv" in build.audit.verdict(layer).contraction]
             depthwise = [layer for layer in table.ids if table[layer].kind == "depthwise_conv"]
-            # every depthwise layer with the 1x1 conv after it, both judged int8 on vpdpbusd
-            assert len(fused) == 2 * len(depthwise) == 34, fused
+            # every depthwise layer with the 1x1 conv after it and, all but the first, with the 1x1 expansion
+            # before it (fused with the block before), all judged int8 on vpdpbusd
+            assert len(fused) == 3 * len(depthwise) - 1 == 50, fused
             assert all("vnni: vpdpbusd" in build.audit.verdict(layer).instructions for layer in fused)
     assert np.array_equal(logits["auto"], logits["none"])
 
