@@ -2,7 +2,8 @@
 time, the kernel audit says which dispatches belong to which layer.
 
 A dispatch function IREE launches for several identical layers appears once in the profile, with all its
-launches; each layer that lists it is charged the mean time of one launch.
+launches; each layer that lists it is charged the mean time of one launch, or its share of it where one launch
+runs several layers (the fused depthwise entries).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -52,5 +54,14 @@ def dispatch_times(vmfb: Path, inputs: tuple[np.ndarray, ...], iterations: int =
 
 
 def layer_costs(audit: KernelAudit, times: dict[str, float]) -> dict[str, float]:
-    """Milliseconds per layer: its contraction's dispatches and the related ones (im2col, packing, epilogue)."""
-    return {v.layer: sum(times.get(name, 0.0) for name in (*v.dispatches, *v.related)) for v in audit.layers}
+    """Milliseconds per layer: its contraction's dispatches and the related ones (im2col, packing, epilogue). A
+    launch that runs several layers (a fused kernel: more layers list the dispatch than it has launches) is
+    shared among them equally."""
+    launches = {d.name: d.launches for d in audit.dispatches}
+    listed = Counter(name for v in audit.layers for name in v.dispatches)
+
+    def per_layer(name: str) -> float:
+        return times.get(name, 0.0) * min(1.0, launches.get(name, 1) / listed[name])
+
+    return {v.layer: sum(per_layer(name) for name in v.dispatches) + sum(times.get(name, 0.0) for name in v.related)
+            for v in audit.layers}

@@ -9,7 +9,9 @@ import pytest
 
 from quantune_mlir import api
 from quantune_mlir.compile import compile_file, get_target
-from quantune_mlir.compile.audit import FLOAT, INT8, INT8_NO_DOT, NOT_FOUND, audit_dump, compile_and_audit
+from quantune_mlir.compile.audit import (FLOAT, INT8, INT8_NO_DOT, NOT_FOUND, Dispatch, KernelAudit, LayerVerdict,
+                                         audit_dump, compile_and_audit)
+from quantune_mlir.compile.profile import layer_costs
 from quantune_mlir.errors import QuantuneError
 from quantune_mlir.quantize import report_audit_failures
 
@@ -156,3 +158,16 @@ def test_a_module_without_layer_locations_cannot_be_audited(tmp_path):
     assert not stale.exists()  # an earlier module's files would be read as this one's
     with pytest.raises(QuantuneError, match=r"no launch site carries a layer's location"):
         audit_dump(tmp_path / "dump", "x86_64")
+
+
+def test_layer_costs_share_a_fused_launch_among_its_layers():
+    """A launch that runs three layers (depthwise, 1x1, expansion) charges each a third; an executable launched
+    once per layer charges each layer one launch; related dispatches are charged in full."""
+    audit = KernelAudit("x86_64", (
+        LayerVerdict("dw", "int8", dispatches=("fused",)), LayerVerdict("pw", "int8", dispatches=("fused",)),
+        LayerVerdict("ex", "int8", dispatches=("fused",)),
+        LayerVerdict("conv1", "int8", dispatches=("shared",), related=("pad",)),
+        LayerVerdict("conv2", "int8", dispatches=("shared",))),
+        (Dispatch("fused", (), {}, 1), Dispatch("shared", (), {}, 2), Dispatch("pad", (), {}, 1)))
+    costs = layer_costs(audit, {"fused": 0.3, "shared": 0.2, "pad": 0.05})
+    assert costs == pytest.approx({"dw": 0.1, "pw": 0.1, "ex": 0.1, "conv1": 0.25, "conv2": 0.2})
