@@ -66,7 +66,8 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
             shutil.rmtree(dump_dir / folder, ignore_errors=True)
         extra_flags = (*extra_flags, *dump_flags(dump_dir))
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial")
+    # a name of its own, so that two processes compiling to the same output never move each other's file
+    partial = output.with_name(f"{output.name}.{os.getpid()}.partial")
     command = compile_command(target, source, partial, list(extra_flags))
     command[0] = find_tool("iree-compile")
     log.info("compiling %s for %s", source.name, target.name)

@@ -2,6 +2,7 @@
 // RUN: quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false expose-int8=true' %S/Inputs/depthwise_pointwise_expand.mlir | FileCheck %s --check-prefix=EXPOSED
 // RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18 cost-model=false' %S/Inputs/depthwise_pointwise_expand.mlir | FileCheck %s --check-prefix=A64
 // RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-i8mm kernel-target=cpu_features=+neon,+dotprod,+i8mm,+reserve-x18 cost-model=false' %S/Inputs/depthwise_pointwise_expand.mlir | FileCheck %s --check-prefix=I8MM
+// RUN: sed -e 's|    %ex_bias = arith.constant|    %early = arith.negf %y : tensor<1x4x4x4xf32>\n    %ex_bias = arith.constant|' -e 's|return %y, %z|return %early, %z|' %S/Inputs/depthwise_pointwise_expand.mlir | quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' | FileCheck %s --check-prefix=EARLY
 
 // quantune-lower-quant on a depthwise layer "dw", the 1x1 conv "pw" that reads its output, and the 1x1 conv "ex"
 // (an inverted-residual block's expansion) that reads pw's output, which the function also returns: the three
@@ -44,3 +45,12 @@
 // I8MM: flow.dispatch {{.*}}(%arg0) : (tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xi8>
 // I8MM-NEXT: flow.dispatch {{.*}} -> tensor<1x4x4x4xi8>
 // I8MM: flow.dispatch {{.*}} -> tensor<1x4x4x8xi8>
+
+// An fp32 op reading pw's output before ex (dequantized where the IR reads it, before ex's place): ex keeps a
+// dispatch of its own, after the fused depthwise + 1x1 one.
+// EARLY: call @quantune_depthwise_conv_s8_avx512vnni(
+// EARLY-LABEL: func.func @main
+// EARLY: flow.dispatch {{.*}}(%arg0) : (tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xi8>
+// EARLY-NEXT: %[[PW:.*]] = flow.dispatch {{.*}} -> tensor<1x4x4x4xi8>
+// EARLY: arith.negf
+// EARLY: flow.dispatch {{.*}}(%[[PW]], {{.*}} -> tensor<1x4x4x8xi8>
