@@ -15,6 +15,9 @@ the trained 28x28 zoo, see the README). Each measurement runs in a fresh process
 
     pip install -e .[bench]
     python scripts/benchmark_int8.py [--rounds 3] [--iterations 20] [--threads 1,2] [--models resnet18,mobilenet_v2]
+                                     [--reuse]
+
+--reuse measures the artifacts an earlier run left in --build (for a second measurement of the same builds).
 """
 from __future__ import annotations
 
@@ -193,6 +196,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--calibration-images", type=int, default=64)
     parser.add_argument("--build", type=Path, default=REPO / "build" / "benchmark_int8")
+    parser.add_argument("--reuse", action="store_true", help="measure the artifacts already in --build")
     parser.add_argument("--worker", choices=(*CANDIDATES, "peak"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,8 +206,14 @@ def main() -> None:
 
     models, thread_counts = args.models.split(","), [int(t) for t in args.threads.split(",")]
     for model in models:
+        folder = args.build / model
+        if args.reuse:
+            missing = [name for name in (*ARTIFACT.values(), "input.npy", "macs.json") if not (folder / name).is_file()]
+            if missing:
+                sys.exit(f"--reuse: {folder} lacks {', '.join(missing)}; run once without --reuse to build them")
+            continue
         log(f"preparing {model}: import, IREE fp32 / int8 / mixed builds, onnxruntime and OpenVINO quantization")
-        prepare(model, args.build / model, args.calibration_images)
+        prepare(model, folder, args.calibration_images)
     results: dict[tuple[str, int, str], list[float]] = {}
     openvino_int8: dict[str, tuple[int, int]] = {}
     peaks: list[float] = []
