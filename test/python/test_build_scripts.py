@@ -24,3 +24,16 @@ def test_build_script_for_aarch64(model, tmp_path):
     assert report["evaluation"]["mixed"]["agreement"] >= 95.0
     assert len(report["plots"]) == 3 and all(Path(p).is_file() for p in report["plots"].values())
     assert (tmp_path / "60_report.md").read_text().startswith(f"# {model}-small for aarch64")
+
+
+def test_benchmark_reuse_names_the_missing_artifacts(tmp_path):
+    """--reuse with nothing built says which folder lacks what and how to build it, before measuring anything."""
+    (tmp_path / "mobilenet_v2").mkdir()
+    (tmp_path / "mobilenet_v2" / "input.npy").write_bytes(b"")
+    result = subprocess.run([sys.executable, REPO / "scripts" / "benchmark_int8.py", "--reuse", "--models",
+                             "mobilenet_v2", "--build", tmp_path], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == (f"--reuse: {tmp_path / 'mobilenet_v2'} lacks iree_fp32.vmfb, iree_int8.vmfb, "
+                                     "iree_mixed.vmfb, iree_int8_linalg.vmfb, iree_mixed_linalg.vmfb, "
+                                     "ort_int8_u8.onnx, openvino_int8.xml, model.onnx, macs.json; run once without "
+                                     "--reuse to build them")
