@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_at_a_time
-from .build_dir import (IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE, BuildDir, instrumented_vmfb_name,
-                        vmfb_name)
+from .build_dir import (ANALYSIS_STAGES, EVERY_STAGE, IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE,
+                        QUANTIZE_STAGES, BuildDir, instrumented_vmfb_name, vmfb_name)
 from .compile import compile_file, get_target
 from .data import FASHION_MNIST_PREPROCESS, Preprocess
 from .data.resolve import load_data
@@ -53,7 +53,8 @@ def import_model(source, *, example_inputs=None, name: str | None = None, build_
         imported = import_torch(zoo_reference(zoo, weights), (torch.randn(zoo.input_shape),), name or zoo.id,
                                 context)
     if build_dir is not None:
-        save_import(imported, BuildDir(build_dir))
+        with BuildDir(build_dir).writing("quantune import", EVERY_STAGE) as build:
+            save_import(imported, build)
     return imported
 
 
@@ -87,6 +88,19 @@ def save_import(imported: ImportedModel, build: BuildDir) -> None:
     log.info("wrote %s and %s in %s", IMPORT_MLIR, LAYER_TABLE, build.path)
 
 
+def build_calibration_samples(build_dir: Path | str, spec: str, limit: int) -> np.ndarray:
+    """calibration_samples for the model imported into build_dir."""
+    return calibration_samples(load_layer_table(build_dir).model, spec, limit, model_input_shape(build_dir))
+
+
+def model_input_shape(build_dir: Path | str) -> tuple[int, ...] | None:
+    """The shape of the imported model's (first) input, as the layer table records it (None in a layer table
+    written without it)."""
+    load_layer_table(build_dir)  # the error for a folder without one
+    inputs = json.loads((BuildDir(build_dir) / LAYER_TABLE).read_text()).get("inputs") or []
+    return tuple(inputs[0]["shape"]) if inputs else None
+
+
 def load_layer_table(build_dir: Path | str) -> LayerTable:
     path = BuildDir(build_dir) / LAYER_TABLE
     if not path.is_file():
@@ -108,7 +122,11 @@ def compile_model(source: Path | str, target: str = "x86_64", *, output: Path | 
     else:
         mlir, out_dir = source, source.parent
     output = Path(output) if output else out_dir / vmfb_name(target)
-    return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+    if not source.is_dir():
+        return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+    parse_module(mlir, ir.Context())  # a damaged import is named with the way out, not by iree-compile
+    with BuildDir(out_dir).writing("quantune compile"):
+        return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
 
 
 def instrument(build_dir: Path | str, target: str = "x86_64") -> Path:
@@ -118,7 +136,7 @@ def instrument(build_dir: Path | str, target: str = "x86_64") -> Path:
     source = build / IMPORT_MLIR
     if not source.is_file():
         raise QuantuneError(f"{build.path} holds no {IMPORT_MLIR}; run `quantune import ... -o {build.path}` first")
-    module = parse_module(source.read_bytes(), ir.Context())
+    module = parse_module(source, ir.Context())
     run_passes(module, [ExposeLayerOutputs()], failure_dir=build.path)
     with build.atomic(INSTRUMENTED_MLIR) as path:
         write_module(module, path, bytecode=True)
@@ -193,15 +211,17 @@ def build(source, build_dir: Path | str = "build", options: "BuildOptions | None
 def analyze_model(build_dir: Path | str, *, calibration_data: str = "fashion-mnist", calibration_images: int = 64,
                   options: AnalysisOptions | None = None) -> Analysis:
     """The sensitivity list of an imported build folder from exactly two inferences (quantune_mlir.analyze)."""
-    samples = calibration_samples(load_layer_table(build_dir).model, calibration_data, calibration_images)
-    return analyze(build_dir, samples, options or AnalysisOptions())
+    samples = build_calibration_samples(build_dir, calibration_data, calibration_images)
+    with BuildDir(build_dir).writing("quantune analyze", ANALYSIS_STAGES):
+        return analyze(build_dir, samples, options or AnalysisOptions())
 
 
 def one_at_a_time(build_dir: Path | str, *, calibration_data: str = "fashion-mnist", calibration_images: int = 64,
                   options: AnalysisOptions | None = None) -> OneAtATime:
     """The baseline ranking: one build and inference per layer (n + 1 inferences)."""
-    samples = calibration_samples(load_layer_table(build_dir).model, calibration_data, calibration_images)
-    return one_layer_at_a_time(build_dir, samples, options or AnalysisOptions())
+    samples = build_calibration_samples(build_dir, calibration_data, calibration_images)
+    with BuildDir(build_dir).writing("quantune analyze --one-at-a-time"):
+        return one_layer_at_a_time(build_dir, samples, options or AnalysisOptions())
 
 
 def predictor(source: str, *, weights: Path | str | None = None, threads: int = 1) -> "Predictor":
@@ -216,16 +236,19 @@ def predictor(source: str, *, weights: Path | str | None = None, threads: int = 
 
 
 def preprocess_for(source: str) -> Preprocess:
-    """The zoo model's preprocessing; for a .vmfb, that of the zoo model its build folder was imported from,
-    else the one its input shape implies (1x28x28: Fashion-MNIST, 3x224x224: ImageNet)."""
+    """The zoo model's preprocessing; for a .vmfb, that of the model its build folder was imported from (none
+    for a model outside the zoo), else the one its input shape implies (1x28x28: Fashion-MNIST, 3x224x224:
+    ImageNet). QuantuneError when none is known."""
     if not str(source).endswith(".vmfb"):
         return parse_zoo_id(str(source)).preprocess
     table = Path(source).parent / LAYER_TABLE
-    if table.is_file():
+    if table.is_file():  # its build folder names the model: no guess from the shape for a model outside the zoo
+        model = LayerTable.load(table).model
         try:
-            return parse_zoo_id(LayerTable.load(table).model).preprocess
+            return parse_zoo_id(model).preprocess
         except QuantuneError:
-            pass
+            raise QuantuneError(f"{source}: no preprocessing is known for {model}, which is not a zoo model; pass "
+                                "float32 model-ready inputs in a .npy/.npz") from None
     shape = load_module(source).input_specs[0].shape[1:]
     by_shape = {(1, 28, 28): FASHION_MNIST_PREPROCESS, (3, 224, 224): IMAGENET_PREPROCESS}
     if shape not in by_shape:
@@ -236,10 +259,14 @@ def preprocess_for(source: str) -> Preprocess:
 def evaluate_model(source: str, data: str = "fashion-mnist", *, split: str = "test", limit: int | None = None,
                    compare: str | None = None, weights: Path | str | None = None, threads: int = 1,
                    batch_size: int = 100) -> Evaluation:
-    dataset = load_data(data, preprocess_for(source), split=split, limit=limit)
+    model = predictor(source, weights=weights, threads=threads)  # first: a wrong model fails before the data load
     other = predictor(compare, threads=threads) if compare else None
-    return evaluate(predictor(source, weights=weights, threads=threads), dataset, compare=other,
-                    batch_size=batch_size)
+    try:
+        preprocess = preprocess_for(source)
+    except QuantuneError:
+        preprocess = None  # then load_data takes model-ready float arrays only, and says so for anything else
+    dataset = load_data(data, preprocess, split=split, limit=limit)
+    return evaluate(model, dataset, compare=other, batch_size=batch_size)
 
 
 def quantize_model(build_dir: Path | str, target: str = "x86_64", *, plan: Path | str | None = None,
@@ -251,22 +278,29 @@ def quantize_model(build_dir: Path | str, target: str = "x86_64", *, plan: Path 
     compiled to 50_<target>_quantized.vmfb."""
     table = load_layer_table(build_dir)
     chosen = PrecisionPlan.load(Path(plan), table.ids) if plan else PrecisionPlan.uniform(table, "int8")
-    samples = calibration_samples(table.model, calibration_data, calibration_images)
+    samples = build_calibration_samples(build_dir, calibration_data, calibration_images)
     log.info("calibrating %d int8 layers on %d inputs of %s", len(chosen.int8_layers()), len(samples),
              calibration_data)
-    calibrated = calibrate(build_dir, chosen, samples, options)
-    return rewrite_and_compile(build_dir, calibrated, target, options, extra_flags)
+    with BuildDir(build_dir).writing("quantune quantize", QUANTIZE_STAGES):
+        calibrated = calibrate(build_dir, chosen, samples, options)
+        return rewrite_and_compile(build_dir, calibrated, target, options, extra_flags)
 
 
-def calibration_samples(model: str, spec: str = "fashion-mnist", limit: int = 64) -> np.ndarray:
+def calibration_samples(model: str, spec: str = "fashion-mnist", limit: int = 64,
+                        input_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """The inputs quantize_model calibrates model on: a seeded subset of spec (Fashion-MNIST's train split by
-    default) through the model's preprocessing."""
+    default) through the model's preprocessing, checked against its input shape (a zoo model's own, else
+    input_shape) now rather than when the calibration build, compiled, refuses them."""
     try:
-        preprocess = parse_zoo_id(model).preprocess
+        zoo = parse_zoo_id(model)
     except QuantuneError:
-        if spec == "fashion-mnist" or not spec.endswith((".npy", ".npz")):
-            raise QuantuneError(f"no preprocessing is known for {model}: pass --calibration-data as a .npy/.npz "
-                                "of model-ready float32 inputs") from None
-        preprocess = Preprocess()
+        zoo = None  # no preprocessing known: model-ready float arrays only (uint8 images are refused, not guessed)
+    if zoo is None and Path(spec).suffix not in (".npy", ".npz"):
+        raise QuantuneError(f"no preprocessing is known for {model}: pass --calibration-data as a .npy/.npz of "
+                            "model-ready float32 inputs")
     split = "train" if spec == "fashion-mnist" else "test"
-    return load_data(spec, preprocess, split=split, limit=limit).inputs
+    data = load_data(spec, zoo.preprocess if zoo else None, split=split, limit=limit)
+    shape = zoo.input_shape if zoo else input_shape
+    if shape is not None:
+        data.check_fits(shape)
+    return data.inputs

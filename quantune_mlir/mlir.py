@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from types import ModuleType
 
 from iree.compiler import ir, passmanager  # noqa: F401  (re-exported)
+
+from .errors import QuantuneError
 
 LAYER_ATTR = "quantune.layer"
 POINT_ATTR = "quantune.point"  # on quant.qcast: the plan entry (`<layer>.input|output`) of the tensor
@@ -45,8 +48,18 @@ def to_iree_module(foreign_module, context: ir.Context) -> ir.Module:
     return ir.Module.parse(buffer.getvalue(), context)
 
 
-def parse_module(source: str | bytes, context: ir.Context) -> ir.Module:
-    return ir.Module.parse(source, context)
+def parse_module(source: str | bytes | Path, context: ir.Context) -> ir.Module:
+    """MLIR text or bytecode, or a file of either: then a file that does not parse (truncated by a full disk or a
+    stopped copy, or written by another MLIR) is named with the way out."""
+    path = source if isinstance(source, Path) else None
+    try:
+        return ir.Module.parse(path.read_bytes() if path else source, context)
+    except ir.MLIRError as e:
+        first = e.error_diagnostics[0].message if e.error_diagnostics else str(e).splitlines()[0]
+        if path is None:
+            raise QuantuneError(f"the MLIR does not parse ({first})") from None
+        raise QuantuneError(f"{path}: not readable MLIR ({first}); it is truncated or damaged: write it again "
+                            f"(`quantune import MODEL -o {path.parent}` for a build folder's import)") from None
 
 
 def write_module(module: ir.Module, path, *, bytecode: bool) -> None:

@@ -23,11 +23,11 @@ import numpy as np
 from . import api
 from .analysis.metrics import sqnr_db
 from .analyze import Analysis, AnalysisOptions, analyze, one_layer_at_a_time
-from .build_dir import IMPORT_MLIR, PROFILES, REPORT, REPORT_MD, VARIANTS, BuildDir
+from .build_dir import EVERY_STAGE, IMPORT_MLIR, PROFILES, REPORT, REPORT_MD, VARIANTS, BuildDir
 from .compile import get_target
 from .compile.audit import compile_and_audit
 from .compile.profile import dispatch_times, layer_costs
-from .data import LabelledData, Preprocess
+from .data import LabelledData
 from .data.resolve import load_data
 from .decision.plan import PrecisionPlan
 from .decision.policies import (accuracy_budget, estimated_latency, first_and_last, fraction, latency_budget,
@@ -41,6 +41,7 @@ from .quantize import compile_plan, lower_plan, rewrite_and_compile
 from .report.markdown import report_markdown
 from .report.plots import accuracy_curve, accuracy_vs_latency, sensitivity_bars
 from .runtime import CompiledModule, RuntimeOptions
+from .zoo import parse_zoo_id
 
 log = logging.getLogger(__name__)
 
@@ -132,24 +133,41 @@ def measure_vmfb(vmfb: Path, data: LabelledData, reference: np.ndarray | None, o
 
 def build_model(source, build_dir: Path | str = "build", options: BuildOptions = BuildOptions()) -> dict:
     """The whole pipeline (module docstring) for a zoo id, an .onnx file or an nn.Module with example inputs
-    (then call with the imported build folder's source). Returns the report it writes."""
-    build = BuildDir(build_dir)
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
-    target = get_target(options.target)
+    (then call with the imported build folder's source). Returns the report it writes. The folder is marked
+    IN_PROGRESS, its earlier artifacts gone, until the report is written."""
+    get_target(options.target)
     if not get_target(HOST).runs_on_host:
         raise QuantuneError("quantune build measures on this machine, which must be x86-64")
     policy = parse_policy(options.policy)
     if policy.kind == "latency" and options.target != HOST:
         raise QuantuneError(f"--policy {options.policy}: latency is measured on this machine ({HOST}), not on "
                             f"{options.target}; for a board, budget its size or accuracy instead")
+    _check_source(source)  # before the folder's earlier build is cleared
+    with BuildDir(build_dir).writing("quantune build", EVERY_STAGE) as build:
+        return _build_model(source, build, policy, options)
+
+
+def _check_source(source) -> None:
+    if isinstance(source, (str, Path)) and str(source).endswith(".onnx"):
+        if not Path(source).is_file():
+            raise QuantuneError(f"{source}: no such ONNX file")
+    elif isinstance(source, str):
+        parse_zoo_id(source)
+
+
+def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict:
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    target = get_target(options.target)
     phase = time.perf_counter()
     imported = api.import_model(source, build_dir=build.path, weights=options.weights)
     table = imported.layers
     seconds["import"] = time.perf_counter() - phase
     # The data come before any compile, so that bad data or a policy they cannot serve fail at once.
-    samples = api.calibration_samples(table.model, options.calibration_data, options.calibration_images)
-    data = _evaluation_data(table, options)
+    samples = api.build_calibration_samples(build.path, options.calibration_data, options.calibration_images)
+    data = _evaluation_data(build, table, options)
+    if policy.kind == "top-k":
+        top_k(table.ids, int(policy.value))  # a k beyond the model's layers, refused before the analysis
     if policy.kind == "accuracy" and data.labels is None:
         raise QuantuneError(f"--policy {options.policy} needs labelled evaluation data; {data.name} has no labels")
 
@@ -236,7 +254,7 @@ def build_model(source, build_dir: Path | str = "build", options: BuildOptions =
     return report
 
 
-def _evaluation_data(table: LayerTable, options: BuildOptions) -> LabelledData:
+def _evaluation_data(build: BuildDir, table: LayerTable, options: BuildOptions) -> LabelledData:
     try:
         preprocess = api.preprocess_for(table.model)
     except QuantuneError:
@@ -244,8 +262,12 @@ def _evaluation_data(table: LayerTable, options: BuildOptions) -> LabelledData:
             raise QuantuneError(f"{table.model} is not a zoo model, so quantune knows no preprocessing for it: pass "
                                 "--eval-data and --calibration-data as .npy/.npz files of model-ready float32 inputs"
                                 ) from None
-        preprocess = Preprocess()
-    return load_data(options.eval_data, preprocess, split="test", limit=options.eval_images)
+        preprocess = None  # model-ready float arrays only: uint8 images are refused, not guessed
+    data = load_data(options.eval_data, preprocess, split="test", limit=options.eval_images)
+    shape = api.model_input_shape(build.path)
+    if shape is not None:
+        data.check_fits(shape)
+    return data
 
 
 def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: Variants, fp32: Measurement

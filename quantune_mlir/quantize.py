@@ -18,7 +18,7 @@ from .compile.audit import KernelAudit, compile_and_audit
 from .decision.plan import LayerPlan, PrecisionPlan
 from .errors import QuantuneError
 from .mlir import ir, parse_module, write_module
-from .quantization import weight_scales
+from .quantization import AffineParams, weight_scales
 from .rewrite import run_passes
 from .rewrite.apply_plan import apply_plan
 from .rewrite.chains import int8_region, layers_by_id
@@ -64,7 +64,7 @@ def load_import(build: BuildDir) -> ir.Module:
     source = build / IMPORT_MLIR
     if not source.is_file():
         raise QuantuneError(f"{build.path} holds no {IMPORT_MLIR}; run `quantune import ... -o {build.path}` first")
-    return parse_module(source.read_bytes(), ir.Context())
+    return parse_module(source, ir.Context())
 
 
 @dataclass(frozen=True)
@@ -103,15 +103,25 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         found = layers_by_id(module, constants)
         layers = {k: v for k, v in found.items() if isinstance(v, Layer)}
         fp32_only = {k: v for k, v in found.items() if isinstance(v, str)}
-        scales = {layer_id: weight_scales(constants.value_of(layers[layer_id].weight),
-                                          options.calibration.per_channel_weights)
-                  for layer_id in region.chains}
+        scales, channels = {}, {}
+        for layer_id in region.chains:
+            weight = constants.value_of(layers[layer_id].weight)
+            try:
+                scales[layer_id] = weight_scales(weight, options.calibration.per_channel_weights)
+            except QuantuneError as e:
+                raise QuantuneError(f"layer '{layer_id}': {e}; fix the model's weights, or keep the layer fp32 in "
+                                    "the plan") from None
+            channels[layer_id] = weight.shape[0]
         exposed = {p.name: p.value for p in region.points}
         exposed.update({f"{layer_id}.output": chain.end for layer_id, chain in region.chains.items()
                         if chain.end not in exposed.values()})
         append_results(entry_function(module, "main"), list(exposed.values()), list(exposed))
         aliases = {p.name: p.names for p in region.points}
         tied = [(p.names, p.params_name) for p in region.points if p.params_from is not None]
+        # the names of one tensor and of the tensors max pools and concatenations pass its int8 values to
+        families: dict[str, list[str]] = {}
+        for point in region.points:
+            families.setdefault(point.params_name, []).extend(point.names)
         model_batch = ir.RankedTensorType(ir.FunctionType(ir.TypeAttr(
             entry_function(module, "main").attributes["function_type"]).value).inputs[0]).shape[0]
     if len(samples) < model_batch:
@@ -134,6 +144,7 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
     for name, point_names in aliases.items():
         found = activation_params(tensors[name], options.calibration, name=f"tensor {' = '.join(point_names)}")
         params.update({n: found for n in point_names})
+    params.update(_given_activation_params(plan, families))
     for point_names, source in tied:
         params.update({n: params[source] for n in point_names})
     layers_plan = dict(plan.layers)
@@ -141,11 +152,40 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         if layer_id not in region.chains:
             layers_plan[layer_id] = LayerPlan("fp32")
             continue
-        layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in scales[layer_id]),
+        given = plan.layers[layer_id].weight_scales
+        if given is not None:
+            _check_weight_scales(layer_id, given, channels[layer_id])
+            log.info("layer '%s': weight scales as the plan gives them", layer_id)
+        layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in (given or scales[layer_id])),
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
     seconds["calibrate"] = time.perf_counter() - started
     return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, outputs[:len(outputs) - len(exposed)],
                    fp32_only, len(samples), 1, seconds)
+
+
+def _given_activation_params(plan: PrecisionPlan, families: dict[str, list[str]]) -> dict[str, AffineParams]:
+    """The input and output parameters a plan states, spread over every name of their tensor (a layer's output
+    is the next one's input, and a max pool passes its int8 values on unchanged): they replace calibration there.
+    Two different values for one tensor are refused."""
+    chosen: dict[str, AffineParams] = {}
+    for names in families.values():
+        stated = {name: getattr(plan.layers[layer], side) for name in names
+                  for layer, _, side in [name.rpartition(".")] if layer in plan.layers and side in ("input", "output")
+                  and getattr(plan.layers[layer], side) is not None}
+        if len(set(stated.values())) > 1:
+            raise QuantuneError("the plan gives one tensor two sets of parameters: " + ", ".join(
+                f"{name} {p.scale:g}:{p.zero_point} {p.dtype}" for name, p in stated.items())
+                + "; give them once, or the same in both places")
+        if stated:
+            log.info("%s: quantization parameters as the plan gives them", " = ".join(names))
+            chosen.update({name: next(iter(stated.values())) for name in names})
+    return chosen
+
+
+def _check_weight_scales(layer_id: str, given: tuple[float, ...], channels: int) -> None:
+    if len(given) not in (1, channels):
+        raise QuantuneError(f"the plan gives layer '{layer_id}' {len(given)} weight scales, but it has {channels} "
+                            f"output channel(s): give one per channel or a single one")
 
 
 def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, target: str, *,

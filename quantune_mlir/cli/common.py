@@ -1,11 +1,25 @@
-"""What both console scripts share: logging set-up and turning QuantuneError into one line and exit 1."""
+"""What both console scripts share: logging set-up, and turning failures into one line and an exit status."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Callable
 
 from ..errors import QuantuneError
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where quantune is so that every `finally` runs (temporary files go, children
+    are stopped), as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum, _frame) -> None:
+    raise Terminated(signum)
 
 
 def setup_logging(verbosity: int) -> None:
@@ -13,12 +27,33 @@ def setup_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
 
 
+def describe_os_error(error: OSError) -> str:
+    """An OSError as the file at fault and what to do."""
+    path = error.filename if error.filename is not None else "a file"
+    advice = {PermissionError: "choose a folder you can write to (-o) or fix its permissions",
+              IsADirectoryError: "name a file, not a folder",
+              NotADirectoryError: "a part of the path is a file: choose another path (-o)",
+              FileExistsError: "remove it or choose another path (-o)"}
+    hint = next((text for kind, text in advice.items() if isinstance(error, kind)), None)
+    if hint is None and error.errno in (30, 28):  # EROFS, ENOSPC
+        hint = "choose another output folder (-o)"
+    return f"{path}: {error.strerror or error}" + (f"; {hint}" if hint else "")
+
+
 def run_guarded(prog: str, main: Callable[[], int]) -> int:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         return main()
     except QuantuneError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        print(f"{prog}: error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"{prog}: stopped by {e}", file=sys.stderr)
+        return 128 + e.signum

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -14,9 +15,11 @@ from ..errors import QuantuneError
 from ..analysis.metrics import MetricRatios
 from ..analysis.sensitivity import ACTIVATION_ERRORS
 from ..analyze import AnalysisOptions
-from ..decision.policies import POLICY_FORMS
+from ..data.datasets import read_arrays
+from ..decision.policies import POLICY_FORMS, parse_policy
 from ..pipeline import BuildOptions
 from ..quantize import KERNEL_CHOICES, QuantizeOptions
+from ..tensor_spec import TensorSpec
 from ..zoo import MODEL_NAMES
 from .common import run_guarded, setup_logging
 
@@ -26,6 +29,56 @@ MODEL_HELP = (f"a zoo model ({', '.join(MODEL_NAMES)}; add -small for the 28x28 
 
 def _default_build_dir(model: str) -> Path:
     return Path("build") / Path(model).stem
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= minimum. A count below it would not fail but mislead: a negative
+    --calibration-images slices the data from the end."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got '{text}'") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _policy(text: str) -> str:
+    """An argparse type: a --policy spelling checked whole before any work (the pipeline parses it again)."""
+    try:
+        parse_policy(text)
+    except QuantuneError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--policy ")) from None
+    return text
+
+
+def _new_or_build_folder(text: str) -> Path:
+    """An argparse type for -o of the commands that write a build folder: refuse a file before the import runs."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file, not a build folder: name a new or existing folder")
+    return path
+
+
+def _npy_file(text: str) -> Path:
+    """An argparse type for run's -o: numpy would write a folder's name or another suffix plus .npy elsewhere."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a folder: name the .npy file to write, e.g. {path / 'y.npy'}")
+    if path.suffix != ".npy":
+        raise argparse.ArgumentTypeError(f"{path}: name a .npy file (numpy would write {path}.npy)")
+    return path
+
+
+def _build_folder(text: str) -> Path:
+    """An argparse type for the build folder an earlier `quantune import` wrote."""
+    path = Path(text)
+    if not path.is_dir():
+        what = "is a file, not a build folder" if path.exists() else "no such build folder"
+        raise argparse.ArgumentTypeError(f"{path}: {what}; run `quantune import MODEL -o {path}` first")
+    return path
 
 
 def _add_target(p: argparse.ArgumentParser) -> None:
@@ -40,7 +93,7 @@ def _add_weights(p: argparse.ArgumentParser) -> None:
 def _add_calibration(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-data", default="fashion-mnist",
                    help="fashion-mnist (its train split), an image folder or a .npy/.npz of inputs")
-    p.add_argument("--calibration-images", type=int, default=64)
+    p.add_argument("--calibration-images", type=_at_least(1), default=64)
     p.add_argument("--calibration", default="minmax", choices=list(METHODS), help="activation range method")
     p.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, not per "
                    "output channel")
@@ -52,15 +105,15 @@ def _add_calibration(p: argparse.ArgumentParser) -> None:
 
 
 def _add_analysis(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ratios", default="1,1,1,1", help="weights of weight SQNR, weight MSE, activation SQNR and "
-                   "activation MSE in the score")
+    p.add_argument("--ratios", type=_ratios, default="1,1,1,1", help="weights of weight SQNR, weight MSE, "
+                   "activation SQNR and activation MSE in the score")
     p.add_argument("--activation-error", default="accumulated", choices=list(ACTIVATION_ERRORS),
                    help="the activation metrics the score reads: the int8 run's (accumulated, as published) or each "
                    "layer's own error on the FP32 run's input (local)")
 
 
 def _analysis_options(args) -> AnalysisOptions:
-    return AnalysisOptions(_quantize_options(args), _ratios(args.ratios), activation_error=args.activation_error)
+    return AnalysisOptions(_quantize_options(args), args.ratios, activation_error=args.activation_error)
 
 
 def _quantize_options(args) -> QuantizeOptions:
@@ -69,14 +122,18 @@ def _quantize_options(args) -> QuantizeOptions:
 
 
 def _ratios(text: str) -> MetricRatios:
+    """An argparse type: four weights of the score."""
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
     if len(values) != 4:
-        raise QuantuneError(f"--ratios {text}: expected four numbers, e.g. 1,1,2,1 (weight SQNR, weight MSE, "
-                            "activation SQNR, activation MSE)")
-    return MetricRatios(*values)
+        raise argparse.ArgumentTypeError(f"expected four numbers, e.g. 1,1,2,1 (weight SQNR, weight MSE, "
+                                         f"activation SQNR, activation MSE), got '{text}'")
+    try:
+        return MetricRatios(*values)
+    except QuantuneError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="model -> linalg MLIR (00_import.mlirbc) and layer table (01_layers.json)")
     p.add_argument("model", help=MODEL_HELP)
     _add_weights(p)
-    p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
+    p.add_argument("-o", "--output", type=_new_or_build_folder, help="build folder (default build/<model>)")
 
     p = sub.add_parser("compile", help="MLIR or build folder -> .vmfb for a target")
     p.add_argument("source", type=Path, help="a build folder or an .mlir/.mlirbc file")
@@ -100,42 +157,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("vmfb", type=Path)
     p.add_argument("--target", choices=list(TARGETS), help="the target vmfb was compiled for (default: this "
                    "machine); aarch64 ones run here under qemu-aarch64, untimed")
-    p.add_argument("--input", type=Path, action="append", default=[], help=".npy file, once per input")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
-    p.add_argument("--threads", type=int, default=1, help="1: local-sync driver; more: local-task")
-    p.add_argument("--benchmark", type=int, metavar="N", default=0, help="time N runs after 3 warm-ups")
-    p.add_argument("-o", "--output", type=Path, help="write the first output to this .npy")
+    p.add_argument("--input", type=Path, action="append", default=[], help=".npy file, once per input; or an "
+                   ".npz: its 'inputs' (or 'x') array, else all its arrays in the order saved")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the random inputs used without --input")
+    p.add_argument("--threads", type=_at_least(1), default=1, help="1: local-sync driver; more: local-task")
+    p.add_argument("--benchmark", type=_at_least(0), metavar="N", default=0, help="time N runs after 3 warm-ups")
+    p.add_argument("-o", "--output", type=_npy_file, help="write the first output to this .npy")
 
     p = sub.add_parser("build", help="the whole pipeline: import, the two-inference analysis, a policy's plan, "
                        "rewrite, compile, evaluate and report (60_report.md)")
     p.add_argument("model", help=MODEL_HELP)
     _add_weights(p)
     _add_target(p)
-    p.add_argument("-o", "--output", type=Path, help="build folder (default build/<model>)")
-    p.add_argument("--policy", default="accuracy:0.5", help=f"which layers stay FP32: {', '.join(POLICY_FORMS)} "
-                   "(default accuracy:0.5: the fewest, down the sensitivity list, for at most 0.5 pp below FP32)")
+    p.add_argument("-o", "--output", type=_new_or_build_folder, help="build folder (default build/<model>)")
+    p.add_argument("--policy", type=_policy, default="accuracy:0.5", help="which layers stay FP32: "
+                   f"{', '.join(POLICY_FORMS)} (default accuracy:0.5: the fewest, down the sensitivity list, for at "
+                   "most 0.5 pp below FP32)")
     _add_calibration(p)
     _add_analysis(p)
     p.add_argument("--eval-data", default="fashion-mnist", help="labelled data for accuracy (test split of "
                    "fashion-mnist, a class-folder tree or .npy/.npz)")
-    p.add_argument("--eval-images", type=int, default=1000)
-    p.add_argument("--curve", type=int, default=3, help="measure 0..N FP32 layers for the method and each "
+    p.add_argument("--eval-images", type=_at_least(1), default=1000)
+    p.add_argument("--curve", type=_at_least(0), default=3, help="measure 0..N FP32 layers for the method and each "
                    "baseline (0: no curve)")
-    p.add_argument("--random-draws", type=int, default=3, help="seeded draws the random baseline averages")
+    p.add_argument("--random-draws", type=_at_least(1), default=3, help="seeded draws the random baseline averages")
     p.add_argument("--one-at-a-time", action="store_true", help="also run the one-layer-at-a-time baseline "
                    "(one compile and inference per layer) and compare its time and ranking")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=_at_least(1), default=1)
 
     p = sub.add_parser("analyze", help="the sensitivity list of a build folder from two inferences "
                        "(20_sensitivity.json, 20_sensitivity.png)")
-    p.add_argument("build_dir", type=Path, help="a build folder holding 00_import.mlirbc (see `quantune import`)")
+    p.add_argument("build_dir", type=_build_folder, help="a build folder holding 00_import.mlirbc (see `quantune "
+                   "import`)")
     _add_calibration(p)
     _add_analysis(p)
     p.add_argument("--one-at-a-time", action="store_true", help="also run the one-layer-at-a-time baseline and "
                    "print both times")
 
     p = sub.add_parser("quantize", help="calibrate, rewrite to int8 (every layer, or as a plan says) and compile")
-    p.add_argument("build_dir", type=Path, help="a build folder holding 00_import.mlirbc (see `quantune import`)")
+    p.add_argument("build_dir", type=_build_folder, help="a build folder holding 00_import.mlirbc (see `quantune "
+                   "import`)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--plan", type=Path, help="precision plan JSON (dialects/README.md); unlisted layers: "
                        "its \"default\"")
@@ -148,14 +209,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="fashion-mnist",
                    help="fashion-mnist, a folder with one sub-folder per class, or a .npy/.npz file")
     p.add_argument("--split", default="test", choices=["test", "train"], help="for fashion-mnist")
-    p.add_argument("--limit", type=int, help="evaluate a seeded random subset of this many images")
+    p.add_argument("--limit", type=_at_least(1), help="evaluate a seeded random subset of this many images")
     p.add_argument("--compare", help="a second zoo model or .vmfb: report top-1 match and output SQNR")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--threads", type=_at_least(1), default=1)
+    p.add_argument("--batch", type=_at_least(1), default=100)
     _add_weights(p)
 
     p = sub.add_parser("layers", help="print the layer table of a build folder")
-    p.add_argument("build_dir", type=Path)
+    p.add_argument("build_dir", type=_build_folder)
 
     sub.add_parser("targets", help="list the targets and their flag files")
     return parser
@@ -199,16 +260,22 @@ def _analysis_summary(analysis) -> str:
     return "\n".join(lines)
 
 
-def _load_inputs(paths: list[Path]) -> tuple[np.ndarray, ...]:
-    arrays = []
+def _load_inputs(paths: list[Path], specs: list[TensorSpec], vmfb: Path) -> tuple[np.ndarray, ...]:
+    """The --input arrays in order: a .npy is one input; an .npz its 'inputs' (or 'x') array, else all its arrays
+    in the order saved. Checked here, where a mismatch can name the file it came from."""
+    given = []
     for path in paths:
-        if not path.is_file():
-            raise QuantuneError(f"{path}: no such input file")
-        try:
-            arrays.append(np.load(path, allow_pickle=False))
-        except ValueError as e:
-            raise QuantuneError(f"{path}: not a .npy array ({e})") from None
-    return tuple(arrays)
+        found = read_arrays(path)
+        key = next((k for k in ("inputs", "x") if k in found), None)
+        given += [(path, found[key])] if key else [(path, array) for array in found.values()]
+    if len(given) != len(specs):
+        raise QuantuneError(f"{vmfb.name} takes {len(specs)} input(s) ({', '.join(s.describe() for s in specs)}), "
+                            f"--input gave {len(given)} array(s); pass one --input per input")
+    for i, ((path, array), spec) in enumerate(zip(given, specs)):
+        if tuple(array.shape) != spec.shape or array.dtype != np.dtype(spec.dtype):
+            raise QuantuneError(f"{path}: input {i} has shape {tuple(array.shape)} and dtype {array.dtype}; "
+                                f"{vmfb.name} expects {spec.shape} {spec.dtype}: save an array of that shape and dtype")
+    return tuple(array for _, array in given)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             print(api.compile_model(args.source, args.target, output=args.output, extra_flags=extra_flags))
         elif args.command == "run":
             module = api.load_module(args.vmfb, args.threads, args.target)
-            inputs = _load_inputs(args.input) or api.random_inputs(module.input_specs, args.seed)
+            inputs = _load_inputs(args.input, module.input_specs, args.vmfb) if args.input \
+                else api.random_inputs(module.input_specs, args.seed)
             outputs = module(*inputs)
             for i, out in enumerate(outputs):
                 top1 = f", top-1 class {int(out[0].argmax())}" if out.ndim == 2 else ""

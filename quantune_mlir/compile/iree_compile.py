@@ -5,7 +5,6 @@ import logging
 import os
 import shlex
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from iree.compiler.tools.binaries import find_tool
 
 from ..errors import QuantuneError
 from .targets import Target
+from .. import children
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +56,45 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
     diagnostics, a copy of the input (if it lies outside failure_dir) and a one-line reproducer go to
     failure_dir (default: beside output). With dump_dir, also dump what `dump_flags` says into it, replacing
     an earlier dump there."""
-    source, output = Path(source), Path(output)
+    source, output = Path(source).absolute(), Path(output).absolute()
     if not source.is_file():
         raise QuantuneError(f"{source}: no such MLIR file")
     check_extra_flags(list(extra_flags))
+    working_dir = None
     if dump_dir is not None:
-        dump_dir = Path(dump_dir)
+        dump_dir = Path(dump_dir).absolute()
         for folder in (DUMPED_EXECUTABLES, DUMPED_PHASES):  # stale files of another module would be read too
             shutil.rmtree(dump_dir / folder, ignore_errors=True)
-        extra_flags = (*extra_flags, *dump_flags(dump_dir))
+        # The module records where its executables were dumped: relative to iree-compile's working folder, so
+        # that its bytes do not depend on the build folder's path
+        working_dir = dump_dir.parent
+        extra_flags = (*extra_flags, *dump_flags(Path(dump_dir.name)))
     output.parent.mkdir(parents=True, exist_ok=True)
     # a name of its own, so that two processes compiling to the same output never move each other's file
     partial = output.with_name(f"{output.name}.{os.getpid()}.partial")
+    try:
+        partial.touch()
+    except OSError as e:
+        raise QuantuneError(f"cannot write {output} ({e.strerror}): choose another output (-o)") from None
     command = compile_command(target, source, partial, list(extra_flags))
     command[0] = find_tool("iree-compile")
     log.info("compiling %s for %s", source.name, target.name)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
+    try:
+        result = children.run(command, capture_output=True, text=True, cwd=working_dir)
+        if result.returncode != 0:
+            raise _failure(result.stderr, source, target, output, list(extra_flags), failure_dir or output.parent,
+                           working_dir)
+        os.replace(partial, output)
+    finally:  # also on Ctrl-C and SIGTERM, which stop iree-compile first
         partial.unlink(missing_ok=True)
-        raise _failure(result.stderr, source, target, output, list(extra_flags), failure_dir or output.parent)
-    os.replace(partial, output)
     log.info("compiled %s in %.1f s (%.1f MB)", output.name, time.perf_counter() - started,
              output.stat().st_size / 1e6)
     return output
 
 
 def _failure(stderr: str, source: Path, target: Target, output: Path, extra_flags: list[str],
-             failure_dir: Path) -> CompileError:
+             failure_dir: Path, working_dir: Path | None) -> CompileError:
     failure_dir.mkdir(parents=True, exist_ok=True)
     stem = f"failed_compile_{target.name}"
     kept_source = source
@@ -93,6 +104,8 @@ def _failure(stderr: str, source: Path, target: Target, output: Path, extra_flag
     log_path = failure_dir / f"{stem}.log"
     log_path.write_text(stderr)
     repro = " ".join(shlex.quote(a) for a in compile_command(target, kept_source, output, extra_flags))
+    if working_dir is not None:
+        repro = f"cd {shlex.quote(str(working_dir))} && {repro}"
     (failure_dir / f"{stem}.sh").write_text(repro + "\n")
     first_error = next((line.strip() for line in stderr.splitlines() if "error:" in line),
                        stderr.strip().splitlines()[0] if stderr.strip() else "no diagnostics")

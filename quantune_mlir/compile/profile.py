@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..errors import QuantuneError
 from .audit import KernelAudit
+from .. import children
 
 
 def _tool(name: str) -> str:
@@ -35,14 +35,18 @@ def dispatch_times(vmfb: Path, inputs: tuple[np.ndarray, ...], iterations: int =
             np.save(Path(folder) / f"input{i}.npy", array)
             arguments.append(f"--input=@{Path(folder) / f'input{i}.npy'}")
         profile = Path(folder) / "run.ireeprof"
-        run = subprocess.run([_tool("iree-benchmark-module"), f"--module={vmfb}", "--device=local-sync",
-                              "--function=main", *arguments, "--benchmark_repetitions=1",
-                              f"--benchmark_min_time={iterations}x", "--device_profiling_mode=host-execution",
-                              f"--device_profiling_output={profile}"], capture_output=True, text=True)
+        run = children.run([_tool("iree-benchmark-module"), f"--module={vmfb}", "--device=local-sync",
+                            "--function=main", *arguments, "--benchmark_repetitions=1",
+                            f"--benchmark_min_time={iterations}x", "--device_profiling_mode=host-execution",
+                            f"--device_profiling_output={profile}"], capture_output=True, text=True)
         if run.returncode != 0:
             raise QuantuneError(f"profiling {vmfb.name} failed: {run.stderr.strip().splitlines()[-1:]}")
-        statistics = subprocess.run([_tool("iree-profile"), "statistics", "--format=jsonl", str(profile)],
-                                    capture_output=True, text=True, check=True).stdout
+        read = children.run([_tool("iree-profile"), "statistics", "--format=jsonl", str(profile)],
+                            capture_output=True, text=True)
+        if read.returncode != 0:
+            raise QuantuneError(f"iree-profile could not read the profile of {vmfb.name}: "
+                                f"{read.stderr.strip().splitlines()[-1:]}")
+        statistics = read.stdout
     times = {}
     for line in statistics.splitlines():
         row = json.loads(line) if line.startswith("{") else {}

@@ -8,16 +8,22 @@ from .datasets import LabelledData, arrays, fashion_mnist, image_folder
 from .preprocess import Preprocess
 
 
-def load_data(spec: str, preprocess: Preprocess, *, split: str = "test", limit: int | None = None) -> LabelledData:
-    if spec == "fashion-mnist":
-        data = fashion_mnist(split, preprocess=preprocess, limit=limit)
-    elif Path(spec).is_dir():
-        data = image_folder(Path(spec), preprocess)
-    elif Path(spec).suffix in (".npy", ".npz"):
-        data = arrays(Path(spec), preprocess)
-    else:
+def load_data(spec: str, preprocess: Preprocess | None, *, split: str = "test", limit: int | None = None
+              ) -> LabelledData:
+    """preprocess None: the model's preprocessing is unknown, so only model-ready float arrays are taken."""
+    is_arrays = Path(spec).suffix in (".npy", ".npz")
+    if spec != "fashion-mnist" and not Path(spec).is_dir() and not is_arrays:
         raise QuantuneError(f"--data {spec}: expected fashion-mnist, a folder with one sub-folder per class, or a "
                             ".npy/.npz file")
+    if preprocess is None and not is_arrays:
+        raise QuantuneError(f"{spec}: quantune knows no preprocessing for this model (only for zoo models), so it "
+                            "cannot make its inputs from images; pass float32 model-ready inputs in a .npy/.npz")
+    if is_arrays:
+        data = arrays(Path(spec), preprocess)
+    elif spec == "fashion-mnist":
+        data = fashion_mnist(split, preprocess=preprocess, limit=limit)
+    else:
+        data = image_folder(Path(spec), preprocess)
     if len(data) == 0:
-        raise QuantuneError(f"--data {spec}: no inputs")
+        raise QuantuneError(f"{spec}: holds no inputs; give at least one")
     return data.subset(limit) if limit and limit < len(data) else data

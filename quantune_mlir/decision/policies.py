@@ -149,6 +149,17 @@ class Policy:
         return self.kind if self.value is None else f"{self.kind}:{self.value:g}"
 
 
+# The ranges a value can be checked against before any work; top-k's upper bound, the model's layer count, and the
+# budgets' floors (the all-int8 build's size and latency) are known only later.
+_POLICY_VALUES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "top-k": (lambda v: v == int(v), "a whole number of layers, e.g. top-k:2"),
+    "fraction": (lambda v: 0 < v <= 1, "a share of the layers in (0, 1], e.g. fraction:0.1 (all-int8 keeps none)"),
+    "size": (lambda v: v >= 1, "at least 1 byte, e.g. size:2M"),
+    "accuracy": (lambda v: v <= 100, "a drop of 0 to 100 percentage points, e.g. accuracy:0.5"),
+    "latency": (lambda v: v > 0, "a positive number of milliseconds, e.g. latency:4.5"),
+}
+
+
 def parse_policy(text: str) -> Policy:
     if text == "all-int8":
         return Policy("all-int8")
@@ -161,6 +172,8 @@ def parse_policy(text: str) -> Policy:
         value = float(number) * {"": 1, "k": 1e3, "m": 1e6}[unit.lower()]
     except ValueError:
         raise QuantuneError(f"--policy {text}: '{number}' is not a number") from None
-    if kind == "top-k" and value != int(value):
-        raise QuantuneError(f"--policy {text}: top-k takes a whole number of layers")
+    valid, what = _POLICY_VALUES.get(kind, (None, ""))
+    if valid is not None and not valid(value):
+        raise QuantuneError(f"--policy {text}: {kind} takes {what}")
     return Policy(kind, value)
+

@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 ONNX_TO_TORCH = "torch-onnx-to-torch-backend-pipeline"
 _LAYER_OPS = ("Conv", "Gemm", "MatMul")
+# torch-mlir's importer names every node onnx.<op_type> whatever its domain, so a custom operator would reach the
+# lowering as a standard one of that name, or fail at one of its users: refuse it up front, by name.
+_STANDARD_DOMAINS = ("", "ai.onnx")
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 # QuantizeLinear results torch-mlir has a torch dtype for; for any other it aborts the whole process
 # (getScalarTypeForType), so the importer must refuse those models before handing them over.
 _TORCH_MLIR_QUANTIZED_TYPES = {onnx.TensorProto.UINT8, onnx.TensorProto.INT8, onnx.TensorProto.INT16,
@@ -176,10 +180,37 @@ def _check_quantize_types(model: onnx.ModelProto, path: Path) -> None:
                                 "uint8 or int16")
 
 
+def _check_domains(model: onnx.ModelProto, path: Path) -> None:
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in _STANDARD_DOMAINS:
+            raise QuantuneError(f"{path}: node '{node.name or f'{node.op_type}_{index}'}' is the custom operator "
+                                f"{node.op_type} of domain {node.domain}, which torch-mlir's ONNX importer cannot "
+                                "lower (it takes the standard ai.onnx operators); replace it with standard operators "
+                                "before import")
+
+
+def _check_finite_weights(model: onnx.ModelProto, path: Path) -> None:
+    """A NaN or Inf weight makes every output NaN; the analysis would fail on it later without naming the layer."""
+    inits = _initializers(model.graph)
+    bad = {name for name, tensor in inits.items()
+           if tensor.data_type in _FLOAT_TYPES and not np.isfinite(numpy_helper.to_array(tensor)).all()}
+    for index, node in enumerate(model.graph.node):
+        weight = next((name for name in node.input if name in bad), None)
+        if weight is None:
+            continue
+        is_layer = node.op_type in _LAYER_OPS and len(node.input) > 1 and node.input[1] in inits
+        where = f"layer '{_layer_id(node, node.input[1], index)}'" if is_layer else \
+            f"node '{node.name or f'{node.op_type}_{index}'}' ({node.op_type})"
+        raise QuantuneError(f"{path}: {where}: its weights ({weight}) hold NaN or Inf; fix the checkpoint the "
+                            "model was exported from")
+
+
 def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
     log.info("importing %s through torch-mlir's ONNX importer", path)
     model = load_onnx(path)
     inputs = _input_specs(model, Path(path))
+    _check_domains(model, Path(path))
+    _check_finite_weights(model, Path(path))
     folded = fold_batch_norm(model)
     if folded:
         log.info("%s: folded %d batch norms into convs", name, folded)

@@ -80,6 +80,27 @@ def _check_inputs(name: str, example_inputs: tuple[torch.Tensor, ...]) -> tuple[
     return tuple(specs)
 
 
+# A frame of a torch.fx node's stack trace, as torch-mlir's FX importer reads it
+_STACK_FRAME = re.compile(r"""File "([^"]+)", line ([0-9]+),""")
+
+
+def _portable_path(path: str) -> str:
+    """A source file as the locations name it: from its package on (torch/nn/modules/conv.py), or its file name,
+    never the folder it lies in here, so that the MLIR and the modules built from it are the same on any
+    machine and in any virtual environment."""
+    _, marker, inside = path.rpartition("-packages/")
+    return inside if marker else path.rpartition("/")[2]
+
+
+def _check_finite_parameters(model: nn.Module, name: str) -> None:
+    """A NaN or Inf weight makes every output NaN; the analysis would fail on it later without naming the layer."""
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            layer, _, what = key.rpartition(".")
+            raise QuantuneError(f"{name}: layer '{layer or key}': its {what} holds NaN or Inf; fix the checkpoint (or "
+                                "the training run that wrote it)")
+
+
 def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], name: str,
                  context: ir.Context) -> ImportedModel:
     with warnings.catch_warnings():
@@ -91,6 +112,7 @@ def import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], nam
 def _import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], name: str,
                   context: ir.Context) -> ImportedModel:
     inputs = _check_inputs(name, example_inputs)
+    _check_finite_parameters(model, name)
     log.info("importing %s through torch.export and torch-mlir", name)
     model = model.eval()
     folded = fold_batch_norm(model, name)
@@ -115,7 +137,10 @@ def _import_torch(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], na
 
     class LayerNameLocations(fx_importer.ContextCache):
         def get_node_location(self, node):
-            loc = super().get_node_location(node) or tm_ir.Location.unknown(context=self._c)
+            frames = [tm_ir.Location.file(_portable_path(path), int(line), col=0, context=self._c)
+                      for path, line in _STACK_FRAME.findall(node.stack_trace or "")]
+            loc = tm_ir.Location.callsite(frames[-1], frames[-2::-1], context=self._c) if len(frames) > 1 else \
+                frames[0] if frames else tm_ir.Location.unknown(context=self._c)
             layer_id = _innermost_layer(node, layer_modules)
             return tm_ir.Location.name(layer_id, childLoc=loc, context=self._c) if layer_id else loc
 

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import QuantuneError
+from .. import children
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def _zig_version() -> str:
 
 
 def _zig(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "ziglang", *args], capture_output=True, text=True)
+    result = children.run([sys.executable, "-m", "ziglang", *args], capture_output=True, text=True)
     if result.returncode != 0:
         message = result.stderr.strip() or result.stdout.strip()
         if "No module named ziglang" in message:
@@ -289,8 +289,8 @@ def target_config(flag_file: Path) -> TargetConfig:
         probe = Path(scratch) / "probe.mlir"
         probe.write_text("func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {\n"
                          "  %0 = arith.addf %a, %a : tensor<4xf32>\n  return %0 : tensor<4xf32>\n}\n")
-        result = subprocess.run([find_tool("iree-compile"), f"@{flag_file}", str(probe), "--compile-to=hal"],
-                                capture_output=True, text=True)
+        result = children.run([find_tool("iree-compile"), f"@{flag_file}", str(probe), "--compile-to=hal"],
+                              capture_output=True, text=True)
     cpu = re.search(r'cpu = \\22([^\\]*)\\22', result.stdout)
     features = re.search(r'cpu_features = \\22([^\\]*)\\22', result.stdout)
     if result.returncode != 0 or not cpu or not features:

@@ -6,9 +6,8 @@
   weights, in the form IREE runs fastest for it: `linalg.matmul` for linear and 1x1 conv layers,
   `linalg.depthwise_conv_2d_nhwc_hwc` for depthwise convs, and for other convs IREE's own im2col (run on that
   layer alone) giving an im2col `linalg.generic` and a `linalg.matmul`. Then one `linalg.generic` epilogue
-  adds the i32 bias (the input zero point folded in), requantizes with a per-channel fixed-point multiplier
-  and shift rounding half to even, adds the rescaled residual, clamps (ReLU, ReLU6 and saturation in one)
-  and writes i8. When the layer's result stays fp32 the epilogue writes f32 instead (the dequantize fused,
+  adds the i32 bias (the input zero point folded in), requantizes in float32 with a per-channel multiplier
+  (and the rescaled residual), clamps (ReLU, ReLU6 and saturation in one), rounds half to even and writes i8. When the layer's result stays fp32 the epilogue writes f32 instead (the dequantize fused,
   not a dispatch of its own).
 - A lone `quant.qcast` becomes an elementwise quantize and a `quant.dcast` whose value fp32 ops still read an
   elementwise dequantize; IREE fuses both into the neighbouring dispatch.

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import QuantuneError
 from .module import read_signature
+from .. import children
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def _provision(version: str, binary: Path) -> None:
 def _run(command: list[str], timeout: float, what: str) -> None:
     shown = shlex.join(command)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = children.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise QuantuneError(f"{what} did not finish within {timeout:.0f} s and was stopped (pass a larger "
                             f"timeout if that is expected); command: {shown}") from None

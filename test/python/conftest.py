@@ -1,14 +1,67 @@
 import logging
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from quantune_mlir import api
+from quantune_mlir import QuantuneError, api
+from quantune_mlir.data.datasets import FASHION_MNIST_APT, FASHION_MNIST_DIR
+from quantune_mlir.runtime.qemu import APT_INSTALL as QEMU_APT, check_emulator
 from quantune_mlir.zoo import parse_zoo_id
 
 # Anything beyond this relative L2 error between IREE and PyTorch eager fails the acceptance of issue 2.
 FP32_TOLERANCE = 1e-5
+
+
+def _qemu_missing() -> str | None:
+    try:
+        check_emulator()
+    except QuantuneError as e:
+        return str(e)
+    return None
+
+
+def _full_train_split_missing() -> str | None:
+    path = FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz"
+    return None if path.is_file() else f"{path} is missing"
+
+
+# marker -> (what it needs, the check that says what is missing, the command that installs it). pip cannot
+# install these, so the README's test command leaves their tests out where they are missing; CI installs them
+# and sets QUANTUNE_REQUIRE_SYSTEM_PARTS=1, which turns a missing part into a failure.
+SYSTEM_PARTS = {
+    "qemu": ("qemu-aarch64 and the aarch64 libraries", _qemu_missing, QEMU_APT),
+    "fashion_mnist_full": ("Fashion-MNIST's full 60k train split", _full_train_split_missing, FASHION_MNIST_APT),
+}
+_left_out: dict[str, int] = {}
+
+
+def pytest_configure(config):
+    for marker, (needs, _, _) in SYSTEM_PARTS.items():
+        config.addinivalue_line("markers", f"{marker}: needs {needs} (left out where missing)")
+
+
+def pytest_collection_modifyitems(config, items):
+    required = os.environ.get("QUANTUNE_REQUIRE_SYSTEM_PARTS") == "1"
+    for marker, (needs, missing, install) in SYSTEM_PARTS.items():
+        marked = [item for item in items if item.get_closest_marker(marker)]
+        why = missing() if marked else None
+        if why is None:
+            continue
+        if required:
+            raise pytest.UsageError(f"QUANTUNE_REQUIRE_SYSTEM_PARTS=1 but {why}; install with `{install}`")
+        skip = pytest.mark.skip(reason=f"needs {needs} ({why}); `{install}` adds it")
+        for item in marked:
+            item.add_marker(skip)
+        _left_out[marker] = len(marked)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for marker, count in _left_out.items():
+        needs, _, install = SYSTEM_PARTS[marker]
+        terminalreporter.write_line(f"left out {count} test(s) marked '{marker}': this machine lacks {needs}; "
+                                    f"`{install}` adds them", yellow=True)
 
 
 @pytest.fixture(autouse=True)

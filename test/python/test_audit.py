@@ -38,7 +38,9 @@ def build(tmp_path_factory):
 
 
 def verdicts(audit):
-    return {v.layer: (v.verdict, v.instructions) for v in audit.layers}
+    """Each layer's verdict and its strongest instruction class: on some x86 CPUs (seen on a Xeon with AMX and
+    AVX-512 FP16) IREE's int8 tiles hold avx2 vpmaddwd beside the vnni vpdpwssd."""
+    return {v.layer: (v.verdict, v.instructions[:1]) for v in audit.layers}
 
 
 def test_x86_quantune_flags_give_vnni_matmuls_and_direct_integer_convs(build):
@@ -115,7 +117,7 @@ def test_json_and_table(build):
     table = audit.describe().splitlines()
     assert table[0] == "kernel audit, x86_64: 17 dispatches per inference, 16 distinct"
     assert table[1].split() == ["layer", "verdict", "instructions", "contraction", "dispatch"]
-    assert table[3].split()[:7] == ["layer1.conv", "int8", "vnni:", "vpdpwssd", "linalg.mmt4d", "i8", "x"]
+    assert table[3].split()[:4] == ["layer1.conv", "int8", "vnni:", "vpdpwssd"] and "linalg.mmt4d i8 x" in table[3]
     assert table[3].endswith("(+2 related)")
 
 

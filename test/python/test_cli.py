@@ -57,7 +57,7 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
 
 def test_build_refuses_a_misspelt_policy_before_any_work(tmp_path):
     result = quantune("build", "squeezenet1_1-small", "-o", tmp_path, "--policy", "best:3", check=False)
-    assert result.returncode == 1 and "--policy best:3: expected one of top-k:N" in result.stderr
+    assert result.returncode == 2 and "argument --policy: best:3: expected one of top-k:N" in result.stderr
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
@@ -68,7 +68,7 @@ def test_analyze_prints_the_list(tmp_path):
     assert result.stdout.count(" dB") >= 3 * 26 and "sensitivity list: " in result.stdout
     assert json.loads((tmp_path / "20_sensitivity.json").read_text())["ratios"]["activation_sqnr"] == 2.0
     result = quantune("analyze", tmp_path, "--ratios", "1,2", check=False)
-    assert result.returncode == 1 and "--ratios 1,2: expected four numbers" in result.stderr
+    assert result.returncode == 2 and "argument --ratios: expected four numbers" in result.stderr
 
 
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
@@ -132,7 +132,7 @@ def test_quantize_writes_the_plan_the_lowered_module_the_vmfb_and_the_audit(tmp_
     assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpbusd +call @quantune_conv_s8_avx512vnni",
                      result.stdout, re.MULTILINE)
     without = quantune("quantize", build, "--all-int8", "--calibration-images", "8", "--kernels", "none")
-    assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpwssd +linalg\.mmt4d", without.stdout, re.MULTILINE)
+    assert re.search(r"^features\.3\.expand3x3 +int8 +vnni: vpdpwssd(, avx2: vpmaddwd)? +linalg\.mmt4d", without.stdout, re.MULTILINE)
 
 
 def test_build_an_onnx_model_with_its_own_data(tmp_path, zoo_onnx):

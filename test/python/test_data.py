@@ -6,7 +6,7 @@ from PIL import Image
 
 from quantune_mlir import QuantuneError
 from quantune_mlir.data import FASHION_MNIST_PREPROCESS, LabelledData, Preprocess, arrays, fashion_mnist, image_folder
-from quantune_mlir.data.datasets import FASHION_MNIST_DIR, SHIPPED_FASHION_MNIST_DIR
+from quantune_mlir.data.datasets import SHIPPED_FASHION_MNIST_DIR
 from quantune_mlir.data.resolve import load_data
 from quantune_mlir.zoo import load_weights, zoo_model
 
@@ -20,8 +20,7 @@ def test_shipped_fashion_mnist_test_set():
     assert abs(float(data.inputs.mean())) < 0.05 and abs(float(data.inputs.std()) - 1) < 0.05
 
 
-@pytest.mark.skipif(not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
-                    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
+@pytest.mark.fashion_mnist_full
 def test_debian_fashion_mnist_train_set():
     data = fashion_mnist("train")
     assert data.inputs.shape == (60000, 1, 28, 28) and np.bincount(data.labels).tolist() == [6000] * 10
@@ -40,8 +39,9 @@ def test_fashion_mnist_limit_picks_the_subset_before_preprocessing():
 
 
 def test_missing_fashion_mnist_names_the_package(tmp_path):
-    with pytest.raises(QuantuneError, match=r"train-images-idx3-ubyte.gz is missing: install Debian's package "
-                                            r"with `apt-get install dataset-fashion-mnist`"):
+    with pytest.raises(QuantuneError, match=r"train-images-idx3-ubyte.gz is missing \(quantune ships 1024 of its "
+                       r"images: enough for a limit of at most 1024\): install Debian's package with `apt-get "
+                       r"install -y dataset-fashion-mnist`"):
         fashion_mnist("train", root=tmp_path)
     with pytest.raises(QuantuneError, match=r"Fashion-MNIST has splits train and test, not 'val'"):
         fashion_mnist("val")

@@ -60,7 +60,8 @@ def test_x86_all_int8_layers_reach_vnni_kernels(model_id, kernels, tmp_path):
         elif layer in depthwise:
             assert (verdict.verdict, verdict.instructions) == (INT8_NO_DOT, ("vpmulld",)), verdict
         else:
-            assert (verdict.verdict, verdict.instructions) == (INT8, (IREE_X86_DOT,)), verdict
+            # the strongest class first (some CPUs' builds also hold avx2 vpmaddwd)
+            assert (verdict.verdict, verdict.instructions[:1]) == (INT8, (IREE_X86_DOT,)), verdict
             assert verdict.contraction == "linalg.mmt4d i8 x i8 -> i32", verdict
 
 
@@ -102,6 +103,7 @@ def test_mixed_builds_add_no_dispatch_that_only_quantizes_or_dequantizes(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.qemu
 @pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small"])
 def test_aarch64_int8_under_qemu_agrees_with_x86_within_one_lsb(model_id, tmp_path):
     """The same calibrated plan lowered for each target: x86_64 on the VNNI kernels, aarch64 (+dotprod,+i8mm) on

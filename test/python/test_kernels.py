@@ -24,8 +24,9 @@ from quantune_mlir.zoo import parse_zoo_id
 LIBRARY = "x86_64-avx512vnni"
 # aarch64 runs under qemu-aarch64: its conv kernels smmla (aarch64, +i8mm) and sdot (aarch64-dotprod), which share
 # the depthwise and quantize kernels
-CONV_TARGETS = ["x86_64", "aarch64", "aarch64-dotprod"]
-TARGETS = ["x86_64", "aarch64"]
+ON_QEMU = pytest.mark.qemu
+CONV_TARGETS = ["x86_64", pytest.param("aarch64", marks=ON_QEMU), pytest.param("aarch64-dotprod", marks=ON_QEMU)]
+TARGETS = ["x86_64", pytest.param("aarch64", marks=ON_QEMU)]
 pytestmark = pytest.mark.skipif(kernels.library_for(get_target("x86_64")) is None,
                                 reason="this CPU has no AVX-512 VNNI: the x86-64 kernels cannot run here")
 

@@ -40,6 +40,7 @@ def builds(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.qemu
 @pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small"])
 def test_aarch64_under_qemu_matches_x86_64(model_id, builds):
     vmfbs, specs = builds(model_id)
@@ -52,6 +53,7 @@ def test_aarch64_under_qemu_matches_x86_64(model_id, builds):
 
 
 @pytest.mark.slow
+@pytest.mark.qemu
 def test_int8_inputs_and_outputs_pass_through_exactly(tmp_path):
     """What the int8 builds need from the runner: i8 inputs, i8 and i32 outputs, several of them, unchanged."""
     source = tmp_path / "int8_matmul.mlir"
@@ -67,6 +69,7 @@ def test_int8_inputs_and_outputs_pass_through_exactly(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.qemu
 def test_cli_runs_aarch64_modules_under_qemu_and_will_not_time_them(builds, tmp_path):
     vmfbs, specs = builds("resnet18-small")
     out = tmp_path / "y.npy"
