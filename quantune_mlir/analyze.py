@@ -61,6 +61,7 @@ class Analysis:
     sensitivity: SensitivityList
     plan: PrecisionPlan  # all-int8, calibrated on the FP32 run
     fp32_only: dict[str, str]  # layers that cannot run int8, and why: not in the list, always FP32
+    widened_channels: dict[str, list[int]]  # weight scales widened for the int32 bias to fit (quantize.run_fp32)
     local_errors: dict[str, tuple[float, float]]  # per layer, its own activation (SQNR, MSE)
     samples: int
     inferences: int  # runtime invocations: one per run
@@ -96,8 +97,8 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
     seconds["plot"] = time.perf_counter() - phase
     seconds["total"] = time.perf_counter() - started
-    return Analysis(sensitivity, fp32.plan, fp32.fp32_only, local, fp32.samples, fp32.inferences + 1, seconds,
-                    build / SENSITIVITY, plot)
+    return Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, local, fp32.samples,
+                    fp32.inferences + 1, seconds, build / SENSITIVITY, plot)
 
 
 def _layer_table(build: BuildDir) -> LayerTable:

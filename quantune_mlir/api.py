@@ -34,10 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def import_model(source, *, example_inputs=None, name: str | None = None, build_dir: Path | str | None = None,
-                 weights: Path | str | None = None, context: ir.Context | None = None) -> ImportedModel:
+                 weights: Path | str | None = None, input_shapes: dict[str, tuple[int, ...]] | None = None,
+                 context: ir.Context | None = None) -> ImportedModel:
     """source: a torch nn.Module (with example_inputs), a path to an .onnx file, or a zoo id such as
     'resnet18' or 'mobilenet_v2-small' (weights: a state_dict file for it; default the shipped trained
-    weights, if any). With build_dir, writes 00_import.mlirbc and 01_layers.json."""
+    weights, if any). input_shapes fixes an ONNX model's dynamic input dimensions (a dynamic batch alone
+    becomes 1 without it). With build_dir, writes 00_import.mlirbc and 01_layers.json."""
     import torch
     context = context or ir.Context()
     if isinstance(source, torch.nn.Module):
@@ -47,9 +49,12 @@ def import_model(source, *, example_inputs=None, name: str | None = None, build_
         inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
         imported = import_torch(source, inputs, name or type(source).__name__, context)
     elif str(source).endswith(".onnx"):
-        imported = import_onnx(Path(source), name or Path(source).stem, context)
+        imported = import_onnx(Path(source), name or Path(source).stem, context, input_shapes)
     else:
         zoo = parse_zoo_id(str(source))
+        if input_shapes:
+            raise QuantuneError(f"--input-shape is for ONNX models with dynamic inputs; {zoo.id} takes "
+                                f"{'x'.join(map(str, zoo.input_shape))}")
         imported = import_torch(zoo_reference(zoo, weights), (torch.randn(zoo.input_shape),), name or zoo.id,
                                 context)
     if build_dir is not None:
@@ -94,10 +99,13 @@ def build_calibration_samples(build_dir: Path | str, spec: str, limit: int) -> n
 
 
 def model_input_shape(build_dir: Path | str) -> tuple[int, ...] | None:
-    """The shape of the imported model's (first) input, as the layer table records it (None in a layer table
-    written without it)."""
-    load_layer_table(build_dir)  # the error for a folder without one
+    """The shape of the imported model's one input, as the layer table records it (None in a layer table written
+    without it). Calibration and evaluation feed one input tensor: a model of several is refused."""
+    table = load_layer_table(build_dir)
     inputs = json.loads((BuildDir(build_dir) / LAYER_TABLE).read_text()).get("inputs") or []
+    if len(inputs) > 1:
+        raise QuantuneError(f"{table.model} has {len(inputs)} inputs: quantune quantizes models of one input tensor "
+                            "(import, compile and run take any); export the model with one input")
     return tuple(inputs[0]["shape"]) if inputs else None
 
 

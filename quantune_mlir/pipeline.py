@@ -65,6 +65,7 @@ class BuildOptions:
     latency_iterations: int = 20
     extra_flags: tuple[str, ...] = ()  # to iree-compile, for the target's builds
     weights: Path | None = None
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # an ONNX model's dynamic inputs, fixed
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
     seconds: dict[str, float] = {}
     target = get_target(options.target)
     phase = time.perf_counter()
-    imported = api.import_model(source, build_dir=build.path, weights=options.weights)
+    imported = api.import_model(source, build_dir=build.path, weights=options.weights,
+                                input_shapes=dict(options.input_shapes))
     table = imported.layers
     seconds["import"] = time.perf_counter() - phase
     # The data come before any compile, so that bad data or a policy they cannot serve fail at once.
@@ -218,6 +220,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "model": table.model, "target": options.target, "policy": options.policy, "decision": decision,
         "layers": len(table), "fp32_layers": fp32_layers,
         "int8_layers": list(plan.int8_layers()), "fp32_only_layers": analysis.fp32_only,
+        "widened_weight_scales": analysis.widened_channels,
         "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
                      "calibration_data": options.calibration_data, "seconds": analysis.seconds,
                      "sensitivity_list": str(analysis.sensitivity_path), "ratios": dataclasses.asdict(

@@ -73,6 +73,22 @@ def weight_scales(weight: np.ndarray, per_channel: bool = True) -> np.ndarray:
     return np.where(bound > 0, bound / WEIGHT_RANGE[1], 1.0)
 
 
+# The quantized bias of a channel may take at most this much of int32: the rest holds the input zero point's term
+# (zero point times the channel's weight sum, below 2**30 for any layer of up to 2**16 inputs per output)
+BIAS_BOUND = 2 ** 30
+
+
+def bias_fitting_scales(scales: np.ndarray, bias: np.ndarray, input_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weight scales widened where a channel's bias would not fit int32 at input_scale * scale, as onnxruntime
+    and TFLite do for the near-dead channels of trained networks (tiny weights, a bias the batch norm folded in);
+    with the widened channels' indices. Per-tensor scales widen as a whole."""
+    needed = np.abs(bias.astype(np.float64)) / (input_scale * BIAS_BOUND)
+    if scales.size == 1:
+        needed = needed.max(initial=0.0, keepdims=True)
+    widened = np.flatnonzero(needed > scales)
+    return np.maximum(scales, needed), widened
+
+
 def quantize_weight(weight: np.ndarray, scales: np.ndarray) -> np.ndarray:
     shape = (-1,) + (1,) * (weight.ndim - 1) if scales.size > 1 else ()
     q = np.rint(weight.astype(np.float64) / scales.reshape(shape))

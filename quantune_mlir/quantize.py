@@ -18,7 +18,7 @@ from .compile.audit import KernelAudit, compile_and_audit
 from .decision.plan import LayerPlan, PrecisionPlan
 from .errors import QuantuneError
 from .mlir import ir, parse_module, write_module
-from .quantization import AffineParams, weight_scales
+from .quantization import AffineParams, bias_fitting_scales, weight_scales
 from .rewrite import run_passes
 from .rewrite.apply_plan import apply_plan
 from .rewrite.chains import int8_region, layers_by_id
@@ -75,6 +75,7 @@ class FP32Run:
     tensors: dict[str, np.ndarray]  # point name (and `<layer>.output` of int8 layers writing fp32) -> values
     outputs: list[np.ndarray]  # the model's own results
     fp32_only: dict[str, str]  # layers that cannot run int8, and why
+    widened_channels: dict[str, list[int]]  # per layer, the channels whose weight scale grew for the bias to fit
     samples: int  # how many it ran: the samples given, down to a multiple of the model's batch
     inferences: int
     seconds: dict[str, float]
@@ -103,7 +104,7 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         found = layers_by_id(module, constants)
         layers = {k: v for k, v in found.items() if isinstance(v, Layer)}
         fp32_only = {k: v for k, v in found.items() if isinstance(v, str)}
-        scales, channels = {}, {}
+        scales, channels, biases = {}, {}, {}
         for layer_id in region.chains:
             weight = constants.value_of(layers[layer_id].weight)
             try:
@@ -112,6 +113,8 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                 raise QuantuneError(f"layer '{layer_id}': {e}; fix the model's weights, or keep the layer fp32 in "
                                     "the plan") from None
             channels[layer_id] = weight.shape[0]
+            if layers[layer_id].bias is not None:
+                biases[layer_id] = constants.value_of(layers[layer_id].bias)
         exposed = {p.name: p.value for p in region.points}
         exposed.update({f"{layer_id}.output": chain.end for layer_id, chain in region.chains.items()
                         if chain.end not in exposed.values()})
@@ -148,6 +151,7 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
     for point_names, source in tied:
         params.update({n: params[source] for n in point_names})
     layers_plan = dict(plan.layers)
+    widened: dict[str, list[int]] = {}
     for layer_id in plan.int8_layers():
         if layer_id not in region.chains:
             layers_plan[layer_id] = LayerPlan("fp32")
@@ -156,11 +160,15 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         if given is not None:
             _check_weight_scales(layer_id, given, channels[layer_id])
             log.info("layer '%s': weight scales as the plan gives them", layer_id)
-        layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in (given or scales[layer_id])),
+            chosen = np.asarray(given, np.float64)
+        else:
+            chosen = _fit_bias(layer_id, scales[layer_id], biases.get(layer_id), params[f"{layer_id}.input"],
+                               widened)
+        layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in chosen),
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
     seconds["calibrate"] = time.perf_counter() - started
     return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, outputs[:len(outputs) - len(exposed)],
-                   fp32_only, len(samples), 1, seconds)
+                   fp32_only, widened, len(samples), 1, seconds)
 
 
 def _given_activation_params(plan: PrecisionPlan, families: dict[str, list[str]]) -> dict[str, AffineParams]:
@@ -180,6 +188,19 @@ def _given_activation_params(plan: PrecisionPlan, families: dict[str, list[str]]
             log.info("%s: quantization parameters as the plan gives them", " = ".join(names))
             chosen.update({name: next(iter(stated.values())) for name in names})
     return chosen
+
+
+def _fit_bias(layer_id: str, scales: np.ndarray, bias: np.ndarray | None, x: AffineParams,
+              widened: dict[str, list[int]]) -> np.ndarray:
+    if bias is None:
+        return scales
+    fitted, channels = bias_fitting_scales(scales, bias, x.scale)
+    if len(channels):
+        widened[layer_id] = [int(c) for c in channels]
+        log.warning("layer '%s': the weight scale of %d channel(s) (%s) widened so that the int32 bias fits at input "
+                    "scale %.3g", layer_id, len(channels), ", ".join(map(str, channels[:8])) +
+                    (", ..." if len(channels) > 8 else ""), x.scale)
+    return fitted
 
 
 def _check_weight_scales(layer_id: str, given: tuple[float, ...], channels: int) -> None:

@@ -62,6 +62,24 @@ def _new_or_build_folder(text: str) -> Path:
     return path
 
 
+def _input_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    """An argparse type for --input-shape NAME=1x3x224x224."""
+    name, _, dims = text.rpartition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not name or not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected NAME=DIMS with positive sizes, e.g. input=1x3x224x224")
+    return name, shape
+
+
+def _add_input_shape(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", type=_input_shape, action="append", default=[], metavar="NAME=DIMS",
+                   help="fix an ONNX model's dynamic input dimensions, e.g. input=1x3x224x224 (a dynamic batch "
+                   "alone becomes 1 without it)")
+
+
 def _npy_file(text: str) -> Path:
     """An argparse type for run's -o: numpy would write a folder's name or another suffix plus .npy elsewhere."""
     path = Path(text)
@@ -146,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="model -> linalg MLIR (00_import.mlirbc) and layer table (01_layers.json)")
     p.add_argument("model", help=MODEL_HELP)
     _add_weights(p)
+    _add_input_shape(p)
     p.add_argument("-o", "--output", type=_new_or_build_folder, help="build folder (default build/<model>)")
 
     p = sub.add_parser("compile", help="MLIR or build folder -> .vmfb for a target")
@@ -168,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
                        "rewrite, compile, evaluate and report (60_report.md)")
     p.add_argument("model", help=MODEL_HELP)
     _add_weights(p)
+    _add_input_shape(p)
     _add_target(p)
     p.add_argument("-o", "--output", type=_new_or_build_folder, help="build folder (default build/<model>)")
     p.add_argument("--policy", type=_policy, default="accuracy:0.5", help="which layers stay FP32: "
@@ -228,6 +248,12 @@ def _summary(report: dict, build_dir: Path) -> str:
              f"({report['policy']}): {', '.join(report['fp32_layers']) or 'none'}",
              f"analysis: {analysis['inferences']} inferences of {analysis['samples']} samples, "
              f"{analysis['seconds']['total']:.1f} s; sensitivity list {analysis['sensitivity_list']}"]
+    if report["fp32_only_layers"]:
+        lines.insert(1, "  and FP32 because they cannot run int8: " + "; ".join(
+            f"{layer} ({why})" for layer, why in report["fp32_only_layers"].items()))
+    if report["widened_weight_scales"]:
+        lines.append("weight scales widened for the int32 bias to fit: " + ", ".join(
+            f"{layer} ({len(channels)} channel(s))" for layer, channels in report["widened_weight_scales"].items()))
     if report["relative_l2_vs_framework"] is not None:
         lines.append(f"FP32 build against the framework: relative L2 error {report['relative_l2_vs_framework']:.2e}")
     lines.append(f"on {evaluation['data']}, measured on {evaluation['measured_on']}:")
@@ -288,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         if args.command == "import":
             imported = api.import_model(args.model, build_dir=args.output or _default_build_dir(args.model),
-                                        weights=args.weights)
+                                        weights=args.weights, input_shapes=dict(args.input_shape))
             print(imported.layers.summary())
         elif args.command == "compile":
             print(api.compile_model(args.source, args.target, output=args.output, extra_flags=extra_flags))
@@ -311,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                 calibration_data=args.calibration_data, calibration_images=args.calibration_images,
                 eval_data=args.eval_data, eval_images=args.eval_images, curve=args.curve,
                 random_draws=args.random_draws, one_at_a_time=args.one_at_a_time, threads=args.threads,
-                extra_flags=tuple(extra_flags), weights=args.weights)
+                extra_flags=tuple(extra_flags), weights=args.weights, input_shapes=tuple(args.input_shape))
             report = api.build(args.model, build_dir, options)
             print(_summary(report, build_dir))
         elif args.command == "analyze":

@@ -164,8 +164,8 @@ def _input_specs(model: onnx.ModelProto, path: Path) -> tuple[TensorSpec, ...]:
         dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
         if None in dims:
             raise QuantuneError(f"{path}: input '{vi.name}' has a dynamic shape "
-                                f"{[d if d is not None else '?' for d in dims]}; export it with static "
-                                "shapes (batch 1) or fix them with onnx.tools.update_model_dims")
+                                f"{[d if d is not None else '?' for d in dims]}; fix it with --input-shape "
+                                f"{vi.name}=1x3x224x224 (its real sizes), or export the model with static shapes")
         specs.append(TensorSpec(tuple(dims), dtype))
     return tuple(specs)
 
@@ -205,9 +205,50 @@ def _check_finite_weights(model: onnx.ModelProto, path: Path) -> None:
                             "model was exported from")
 
 
-def import_onnx(path: Path, name: str, context: ir.Context) -> ImportedModel:
+def fix_input_shape(model: onnx.ModelProto, path: Path, shapes: dict[str, tuple[int, ...]]) -> onnx.ModelProto:
+    """The model with its input's dynamic dimensions fixed: as `shapes` (input name -> shape) says, else a
+    dynamic batch (the first dimension) to 1, with a note. Shapes are inferred again from there. Models of several
+    inputs import as they are (they compile and run; only quantizing needs one input)."""
+    inits = _initializers(model.graph)
+    inputs = [vi for vi in model.graph.input if vi.name not in inits]
+    if len(inputs) != 1 and not shapes:
+        return model
+    if len(inputs) != 1:
+        raise QuantuneError(f"{path}: --input-shape fixes the input of a one-input model; this one has "
+                            f"{len(inputs)} ({', '.join(vi.name for vi in inputs)})")
+    unknown = sorted(set(shapes) - {inputs[0].name})
+    if unknown:
+        raise QuantuneError(f"--input-shape {unknown[0]}: the model has no input of that name; its input is "
+                            f"'{inputs[0].name}'")
+    dims = inputs[0].type.tensor_type.shape.dim
+    given = shapes.get(inputs[0].name)
+    if given is not None and len(given) != len(dims):
+        raise QuantuneError(f"--input-shape {inputs[0].name}={'x'.join(map(str, given))}: the input has {len(dims)} "
+                            f"dimensions, not {len(given)}")
+    dynamic = [i for i, d in enumerate(dims) if not d.HasField("dim_value")]
+    if given is None and dynamic == [0]:
+        given = (1, *(d.dim_value for d in dims[1:]))
+        log.warning("%s: input '%s' has a dynamic batch dimension: fixed to 1 (--input-shape %s=%s to choose)", path,
+                    inputs[0].name, inputs[0].name, "x".join(map(str, given)))
+    if given is None:
+        return model  # static, or dynamic beyond the batch: _input_specs names it
+    for dim, size in zip(dims, given):
+        dim.Clear()
+        dim.dim_value = size
+    del model.graph.value_info[:]
+    for output in model.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as e:
+        raise QuantuneError(f"{path}: ONNX shape inference failed for input shape {'x'.join(map(str, given))} "
+                            f"({str(e).strip().splitlines()[0]})") from None
+
+
+def import_onnx(path: Path, name: str, context: ir.Context,
+                input_shapes: dict[str, tuple[int, ...]] | None = None) -> ImportedModel:
     log.info("importing %s through torch-mlir's ONNX importer", path)
-    model = load_onnx(path)
+    model = fix_input_shape(load_onnx(path), Path(path), input_shapes or {})
     inputs = _input_specs(model, Path(path))
     _check_domains(model, Path(path))
     _check_finite_weights(model, Path(path))

@@ -60,6 +60,10 @@ def report_markdown(report: dict) -> str:
     if report["fp32_only_layers"]:
         lines += ["Always FP32 (cannot run int8): " + "; ".join(
             f"`{layer}`: {why}" for layer, why in report["fp32_only_layers"].items()), ""]
+    if report["widened_weight_scales"]:
+        lines += ["Weight scales widened so that the int32 bias fits (near-dead channels, as onnxruntime and TFLite "
+                  "do): " + "; ".join(f"`{layer}`: {len(channels)} channel(s)"
+                                      for layer, channels in report["widened_weight_scales"].items()), ""]
     if report["curve"]:
         lines += ["## Against the baselines", "", "Accuracy at equal numbers of FP32 layers (random: the mean of "
                   "its seeded draws).", ""]

@@ -131,6 +131,16 @@ def scalar_constant(value: ir.Value) -> float | None:
     return None
 
 
+def _is_zero_splat(value: ir.Value) -> bool:
+    """A constant tensor of zeros: what canonicalization makes of an all-zero bias's broadcast (ONNX Conv with a
+    zero bias input)."""
+    op = producer(value)
+    if op is None or op.name != "arith.constant" or not isinstance(op.attributes["value"], ir.DenseElementsAttr):
+        return False
+    attr = ir.DenseElementsAttr(op.attributes["value"])
+    return attr.is_splat and float(_scalar(attr.get_splat_value())) == 0.0
+
+
 @dataclass(frozen=True)
 class Layer:
     """A quantizable layer as the passes see it: `op` multiplies `activation` by `weight`; a conv adds its
@@ -181,7 +191,8 @@ def match_layer(op: ir.Operation, constants: Constants) -> Layer | str:
         if init is not None and init.name == "linalg.broadcast" and \
                 constants.value_of(init.operands[0]) is not None:
             bias = init.operands[0]
-        elif not (init is not None and init.name == "linalg.fill" and scalar_constant(init.operands[0]) == 0.0):
+        elif not (init is not None and init.name == "linalg.fill" and scalar_constant(init.operands[0]) == 0.0
+                  or _is_zero_splat(op.operands[2])):
             return "its accumulator init is neither a bias broadcast nor zero"
     else:
         if init is None or init.name != "linalg.fill" or scalar_constant(init.operands[0]) != 0.0:

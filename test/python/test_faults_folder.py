@@ -191,10 +191,15 @@ def start(stage: str, folder: Path, imported: Path) -> subprocess.Popen:
                             text=True)
 
 
-# quantize's stages in the default suite; build's (a whole pipeline each, run twice) in the slow one
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-@pytest.mark.parametrize("stage", [pytest.param(stage, marks=pytest.mark.slow) if command == "build" else stage
-                                   for stage, (command, _) in STAGES.items()])
+# every signal at quantize's stages in the default suite; at build's (a whole pipeline each, run twice) one signal
+# per stage, and the third at the longer one, in the slow suite
+INTERRUPTS = [(stage, signum) for stage, (command, _) in STAGES.items() if command == "quantize"
+              for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)] + [
+    pytest.param(stage, signum, marks=pytest.mark.slow) for stage, signum in (
+        ("import", signal.SIGTERM), ("analysis", signal.SIGINT), ("analysis", signal.SIGKILL))]
+
+
+@pytest.mark.parametrize("stage, signum", INTERRUPTS, ids=lambda v: v.name if isinstance(v, signal.Signals) else v)
 def test_interrupt_leaves_a_marked_folder_that_a_rerun_completes(imported, tmp_path, stage, signum):
     folder = tmp_path / "build"
     process = start(stage, folder, imported)
