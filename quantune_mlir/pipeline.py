@@ -240,6 +240,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
                       "lowered_mlir": str(quantized.lowered_mlir),
                       "audit": str(quantized.audit_path) if quantized.audit_path else None},
         "audit": _audit_summary(quantized),
+        "compile_fallbacks": [json.loads(note.read_text()) for note in sorted(build.path.rglob("*.fallback.json"))],
         "curve": curve,
         "one_at_a_time": None if baseline is None else {
             "seconds": baseline.seconds, "inferences": baseline.inferences, "ranked": list(baseline.ranked),

@@ -251,6 +251,9 @@ def _summary(report: dict, build_dir: Path) -> str:
     if report["fp32_only_layers"]:
         lines.insert(1, "  and FP32 because they cannot run int8: " + "; ".join(
             f"{layer} ({why})" for layer, why in report["fp32_only_layers"].items()))
+    if report["compile_fallbacks"]:
+        lines.append(f"{len(report['compile_fallbacks'])} module(s) compiled again without speed-only flags that "
+                     "iree-compile rejected: " + ", ".join(note["module"] for note in report["compile_fallbacks"]))
     if report["widened_weight_scales"]:
         lines.append("weight scales widened for the int32 bias to fit: " + ", ".join(
             f"{layer} ({len(channels)} channel(s))" for layer, channels in report["widened_weight_scales"].items()))

@@ -1,6 +1,7 @@
 """Running iree-compile: the target's flag file plus pass-through flags, atomically, with a reproducer."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -46,16 +47,26 @@ def dump_flags(dump_dir: Path) -> list[str]:
             "--mlir-elide-resource-strings-if-larger=1024"]
 
 
-def compile_command(target: Target, source: Path, output: Path, extra_flags: list[str]) -> list[str]:
-    return ["iree-compile", f"@{target.flag_file}", *extra_flags, str(source), "-o", str(output)]
+# Flags that only choose faster code (data layouts, im2col): when iree-compile rejects a module with them (e.g.
+# "operations with large vector sizes" for some tile shapes of a mixed plan), the module is compiled again
+# without them. Integer results are the same under every flag set (see docs/kernels.md); only speed changes.
+SPEED_ONLY_FLAGS = ("--iree-dispatch-creation-data-tiling", "--iree-global-opt-data-tiling",
+                    "--iree-global-opt-use-im2col-for-convs")
+
+
+def compile_command(target: Target, source: Path, output: Path, extra_flags: list[str],
+                    target_flags: list[str] | None = None) -> list[str]:
+    """iree-compile with the target's flag file, or with target_flags (its flags as edited) in its place."""
+    flags = [f"@{target.flag_file}"] if target_flags is None else target_flags
+    return ["iree-compile", *flags, *extra_flags, str(source), "-o", str(output)]
 
 
 def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tuple[str, ...] = (),
                  failure_dir: Path | None = None, dump_dir: Path | None = None) -> Path:
-    """Compile an MLIR file (text or bytecode) to a .vmfb. On failure nothing is left at `output`; the
-    diagnostics, a copy of the input (if it lies outside failure_dir) and a one-line reproducer go to
-    failure_dir (default: beside output). With dump_dir, also dump what `dump_flags` says into it, replacing
-    an earlier dump there."""
+    """Compile an MLIR file (text or bytecode) to a .vmfb. If iree-compile rejects it, it is compiled again
+    without SPEED_ONLY_FLAGS, with a warning. On failure nothing is left at `output`; the diagnostics, a copy of
+    the input (if it lies outside failure_dir) and a one-line reproducer go to failure_dir (default: beside
+    output). With dump_dir, also dump what `dump_flags` says into it, replacing an earlier dump there."""
     source, output = Path(source).absolute(), Path(output).absolute()
     if not source.is_file():
         raise QuantuneError(f"{source}: no such MLIR file")
@@ -63,8 +74,6 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
     working_dir = None
     if dump_dir is not None:
         dump_dir = Path(dump_dir).absolute()
-        for folder in (DUMPED_EXECUTABLES, DUMPED_PHASES):  # stale files of another module would be read too
-            shutil.rmtree(dump_dir / folder, ignore_errors=True)
         # The module records where its executables were dumped: relative to iree-compile's working folder, so
         # that its bytes do not depend on the build folder's path
         working_dir = dump_dir.parent
@@ -76,21 +85,53 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
         partial.touch()
     except OSError as e:
         raise QuantuneError(f"cannot write {output} ({e.strerror}): choose another output (-o)") from None
-    command = compile_command(target, source, partial, list(extra_flags))
-    command[0] = find_tool("iree-compile")
     log.info("compiling %s for %s", source.name, target.name)
     started = time.perf_counter()
+    failure_dir = failure_dir or output.parent
+    fallback = fallback_note(output)
     try:
-        result = children.run(command, capture_output=True, text=True, cwd=working_dir)
-        if result.returncode != 0:
-            raise _failure(result.stderr, source, target, output, list(extra_flags), failure_dir or output.parent,
-                           working_dir)
+        stderr = _run(compile_command(target, source, partial, list(extra_flags)), dump_dir, working_dir)
+        if stderr is not None:
+            flags = target.flags()
+            kept = [f for f in flags if f not in SPEED_ONLY_FLAGS]
+            if len(kept) == len(flags):
+                raise _failure(stderr, source, target, output, list(extra_flags), failure_dir, working_dir)
+            dropped = [f for f in flags if f in SPEED_ONLY_FLAGS]
+            log.warning("iree-compile rejected %s with %s's flags (%s); compiling it again without %s, which "
+                        "changes its speed, not its values", source.name, target.name, _first_error(stderr),
+                        " ".join(dropped))
+            if _run(compile_command(target, source, partial, list(extra_flags), kept), dump_dir, working_dir):
+                raise _failure(stderr, source, target, output, list(extra_flags), failure_dir, working_dir)
+            fallback.write_text(json.dumps({"module": output.name, "dropped_flags": dropped,
+                                            "error": _first_error(stderr)}, indent=1) + "\n")
+        else:
+            fallback.unlink(missing_ok=True)
         os.replace(partial, output)
     finally:  # also on Ctrl-C and SIGTERM, which stop iree-compile first
         partial.unlink(missing_ok=True)
     log.info("compiled %s in %.1f s (%.1f MB)", output.name, time.perf_counter() - started,
              output.stat().st_size / 1e6)
     return output
+
+
+def fallback_note(output: Path) -> Path:
+    """Beside a module compiled without SPEED_ONLY_FLAGS: which were dropped and iree-compile's error."""
+    return output.with_name(f"{output.name}.fallback.json")
+
+
+def _run(command: list[str], dump_dir: Path | None, working_dir: Path | None) -> str | None:
+    """iree-compile's stderr if it failed, else None."""
+    if dump_dir is not None:
+        for folder in (DUMPED_EXECUTABLES, DUMPED_PHASES):  # stale files of another module would be read too
+            shutil.rmtree(dump_dir / folder, ignore_errors=True)
+    command[0] = find_tool("iree-compile")
+    result = children.run(command, capture_output=True, text=True, cwd=working_dir)
+    return None if result.returncode == 0 else result.stderr
+
+
+def _first_error(stderr: str) -> str:
+    return next((line.strip() for line in stderr.splitlines() if "error:" in line),
+                stderr.strip().splitlines()[0] if stderr.strip() else "no diagnostics")
 
 
 def _failure(stderr: str, source: Path, target: Target, output: Path, extra_flags: list[str],
@@ -107,7 +148,5 @@ def _failure(stderr: str, source: Path, target: Target, output: Path, extra_flag
     if working_dir is not None:
         repro = f"cd {shlex.quote(str(working_dir))} && {repro}"
     (failure_dir / f"{stem}.sh").write_text(repro + "\n")
-    first_error = next((line.strip() for line in stderr.splitlines() if "error:" in line),
-                       stderr.strip().splitlines()[0] if stderr.strip() else "no diagnostics")
-    return CompileError(f"iree-compile failed for target {target.name}: {first_error} "
+    return CompileError(f"iree-compile failed for target {target.name}: {_first_error(stderr)} "
                         f"(full log {log_path}; reproduce with: {repro})")

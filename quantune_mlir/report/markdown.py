@@ -60,6 +60,10 @@ def report_markdown(report: dict) -> str:
     if report["fp32_only_layers"]:
         lines += ["Always FP32 (cannot run int8): " + "; ".join(
             f"`{layer}`: {why}" for layer, why in report["fp32_only_layers"].items()), ""]
+    if report["compile_fallbacks"]:
+        lines += ["Compiled again without speed-only flags after iree-compile rejected them (same values, other "
+                  "speed): " + "; ".join(f"`{note['module']}` without {' '.join(note['dropped_flags'])} "
+                                         f"({note['error']})" for note in report["compile_fallbacks"]), ""]
     if report["widened_weight_scales"]:
         lines += ["Weight scales widened so that the int32 bias fits (near-dead channels, as onnxruntime and TFLite "
                   "do): " + "; ".join(f"`{layer}`: {len(channels)} channel(s)"

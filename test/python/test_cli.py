@@ -32,9 +32,9 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
                       "--random-draws", "1", "--eval-images", "200")
     report = json.loads((tmp_path / "60_report.json").read_text())
     assert set(report) == {"model", "target", "policy", "decision", "layers", "fp32_layers", "int8_layers",
-                           "fp32_only_layers", "widened_weight_scales", "analysis", "plan", "evaluation",
-                           "relative_l2_vs_framework", "size", "artifacts", "audit", "curve", "one_at_a_time", "flags",
-                           "versions", "plots", "seconds"}
+                           "fp32_only_layers", "widened_weight_scales", "compile_fallbacks", "analysis", "plan",
+                           "evaluation", "relative_l2_vs_framework", "size", "artifacts", "audit", "curve",
+                           "one_at_a_time", "flags", "versions", "plots", "seconds"}
     assert set(report["evaluation"]["mixed"]) == {"fp32_layers", "top1", "agreement", "output_sqnr_db", "latency_ms",
                                                   "vmfb_bytes"}
     assert report["relative_l2_vs_framework"] < 1e-5 and report["analysis"]["inferences"] == 2
