@@ -18,7 +18,7 @@ def _qemu_missing() -> str | None:
     try:
         check_emulator()
     except QuantuneError as e:
-        return str(e)
+        return str(e).partition("; install with")[0]
     return None
 
 
@@ -34,7 +34,7 @@ SYSTEM_PARTS = {
     "qemu": ("qemu-aarch64 and the aarch64 libraries", _qemu_missing, QEMU_APT),
     "fashion_mnist_full": ("Fashion-MNIST's full 60k train split", _full_train_split_missing, FASHION_MNIST_APT),
 }
-_left_out: dict[str, int] = {}
+_missing: dict[str, str] = {}  # marker -> what is missing
 
 
 def pytest_configure(config):
@@ -51,17 +51,25 @@ def pytest_collection_modifyitems(config, items):
             continue
         if required:
             raise pytest.UsageError(f"QUANTUNE_REQUIRE_SYSTEM_PARTS=1 but {why}; install with `{install}`")
-        skip = pytest.mark.skip(reason=f"needs {needs} ({why}); `{install}` adds it")
+        skip = pytest.mark.skip(reason=_left_out_reason(marker))
         for item in marked:
             item.add_marker(skip)
-        _left_out[marker] = len(marked)
+        _missing[marker] = why
+
+
+def _left_out_reason(marker: str) -> str:
+    needs, _, install = SYSTEM_PARTS[marker]
+    return f"marked '{marker}': needs {needs}; `{install}` adds it"
 
 
 def pytest_terminal_summary(terminalreporter):
-    for marker, count in _left_out.items():
-        needs, _, install = SYSTEM_PARTS[marker]
-        terminalreporter.write_line(f"left out {count} test(s) marked '{marker}': this machine lacks {needs}; "
-                                    f"`{install}` adds them", yellow=True)
+    skipped = [str(report.longrepr) for report in terminalreporter.stats.get("skipped", [])]
+    for marker, why in _missing.items():
+        count = sum(_left_out_reason(marker) in text for text in skipped)
+        if count:
+            needs, _, install = SYSTEM_PARTS[marker]
+            terminalreporter.write_line(f"left out {count} test(s) marked '{marker}' ({why}); `{install}` adds "
+                                        "them", yellow=True)
 
 
 @pytest.fixture(autouse=True)

@@ -75,14 +75,14 @@ def test_a_plan_builds_on_iree_codegen_too(imported):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("model_id", ["resnet18-small", "mobilenet_v2-small", "squeezenet1_1-small",
-                                      "vgg16_bn-small", "resnet50-small"])
-def test_plan_sweep(imported, model_id, seed):
+@pytest.mark.parametrize("model_id, kernels", [("resnet18-small", "auto"), ("mobilenet_v2-small", "none"),
+                                               ("squeezenet1_1-small", "auto"), ("vgg16_bn-small", "auto"),
+                                               ("resnet50-small", "auto")])
+def test_plan_sweep(imported, model_id, kernels):
     folder, layer_ids = imported(model_id)
-    for shape, fp32 in plan_shapes(layer_ids, seed).items():
-        build_plan(folder, layer_ids, fp32, kernels="none" if seed == 2 else "auto",
-                   targets=("x86_64", "aarch64") if shape in ("random", "alternating") else ("x86_64",))
+    for shape, fp32 in plan_shapes(layer_ids, seed=7).items():
+        build_plan(folder, layer_ids, fp32, kernels=kernels,
+                   targets=("x86_64", "aarch64") if shape == "random" else ("x86_64",))
 
 
 # The top 12 of a one-at-a-time ranking of the ImageNet MobileNetV2, which stopped the calibration build with
