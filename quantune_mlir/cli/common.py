@@ -40,20 +40,35 @@ def describe_os_error(error: OSError) -> str:
     return f"{path}: {error.strerror or error}" + (f"; {hint}" if hint else "")
 
 
+def _interruption(error: BaseException) -> BaseException | None:
+    """The Ctrl-C or termination behind error, if any: one that lands while a native extension initialises
+    (importing iree.runtime, torch) comes back wrapped, e.g. as an ImportError."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (KeyboardInterrupt, Terminated)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_guarded(prog: str, main: Callable[[], int]) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminate)
     try:
         return main()
-    except QuantuneError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"{prog}: error: {describe_os_error(e)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated as e:
-        print(f"{prog}: stopped by {e}", file=sys.stderr)
-        return 128 + e.signum
+    except BaseException as e:
+        interruption = _interruption(e)
+        if isinstance(interruption, KeyboardInterrupt):
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        if isinstance(interruption, Terminated):
+            print(f"{prog}: stopped by {interruption}", file=sys.stderr)
+            return 128 + interruption.signum
+        if isinstance(e, QuantuneError):
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 1
+        if isinstance(e, OSError):
+            print(f"{prog}: error: {describe_os_error(e)}", file=sys.stderr)
+            return 1
+        raise

@@ -76,7 +76,7 @@ def test_eval_cli(tmp_path):
     np.savez(tmp_path / "wrong.npz", inputs=np.zeros((2, 1, 32, 32), np.float32), labels=np.array([0, 1]))
     bad = subprocess.run(["quantune", "eval", "mobilenet_v2-small", "--data", tmp_path / "wrong.npz"],
                          capture_output=True, text=True)
-    assert bad.returncode == 1 and "inputs of shape (1, 32, 32) (each, after preprocessing) do not fit the model's input (1, 28, 28)" in bad.stderr
+    assert bad.returncode == 1 and "inputs of shape (1, 32, 32) do not fit the model's input (1, 28, 28)" in bad.stderr
 
 
 def test_onnx_models_are_evaluated_after_compiling():
