@@ -81,15 +81,15 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
     output.parent.mkdir(parents=True, exist_ok=True)
     # a name of its own, so that two processes compiling to the same output never move each other's file
     partial = output.with_name(f"{output.name}.{os.getpid()}.partial")
-    try:
-        partial.touch()
-    except OSError as e:
-        raise QuantuneError(f"cannot write {output} ({e.strerror}): choose another output (-o)") from None
     log.info("compiling %s for %s", source.name, target.name)
     started = time.perf_counter()
     failure_dir = failure_dir or output.parent
     fallback = fallback_note(output)
-    try:
+    try:  # from the partial file's creation on, so that an interrupt at any point removes it
+        try:
+            partial.touch()
+        except OSError as e:
+            raise QuantuneError(f"cannot write {output} ({e.strerror}): choose another output (-o)") from None
         stderr = _run(compile_command(target, source, partial, list(extra_flags)), dump_dir, working_dir)
         if stderr is not None:
             flags = target.flags()
