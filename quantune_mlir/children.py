@@ -2,9 +2,9 @@
 
 subprocess.run kills its child when quantune is interrupted (Ctrl-C, SIGTERM), but not when quantune itself is
 killed (SIGKILL, an out-of-memory kill): the child would run on and write its output into a folder that the next
-run has already cleaned. On Linux the child asks the kernel for SIGKILL when its parent dies. And a Ctrl-C that
-lands while the child is being forked would be swallowed (Python ignores exceptions in its fork hooks), so the
-interrupting signals wait until the child exists, then stop both.
+run has already cleaned. On Linux the child asks the kernel for SIGKILL when its parent dies. And an interrupt
+that lands while the child is being started would leave it running (or be swallowed in Python's fork hooks), so
+interrupts are held until the child exists (quantune_mlir.interrupts), then stop both.
 """
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 
+from . import interrupts
+
 _PR_SET_PDEATHSIG = 1
-_DEFERRED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def _child_setup(parent_mask: set[signal.Signals]) -> None:
-    signal.pthread_sigmask(signal.SIG_SETMASK, parent_mask)
+def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -30,12 +30,9 @@ def run(command: list[str], *, capture_output: bool = False, text: bool = False,
     pipe = subprocess.PIPE if capture_output else None
     process = None
     try:
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-        try:
+        with interrupts.held():  # a signal that comes meanwhile is raised once process is set
             process = subprocess.Popen(command, stdout=pipe, stderr=pipe, text=text, cwd=cwd,
-                                       preexec_fn=lambda: _child_setup(mask))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal that came meanwhile is raised here
+                                       preexec_fn=_die_with_parent)
         stdout, stderr = process.communicate(timeout=timeout)
     except BaseException:
         if process is not None:

@@ -2,24 +2,11 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from typing import Callable
 
+from .. import interrupts
 from ..errors import QuantuneError
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised where quantune is so that every `finally` runs (temporary files go, children
-    are stopped), as for Ctrl-C."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _terminate(signum, _frame) -> None:
-    raise Terminated(signum)
 
 
 def setup_logging(verbosity: int) -> None:
@@ -45,7 +32,7 @@ def _interruption(error: BaseException) -> BaseException | None:
     (importing iree.runtime, torch) comes back wrapped, e.g. as an ImportError."""
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (KeyboardInterrupt, Terminated)):
+        if isinstance(error, (KeyboardInterrupt, interrupts.Terminated)):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
@@ -53,8 +40,7 @@ def _interruption(error: BaseException) -> BaseException | None:
 
 
 def run_guarded(prog: str, main: Callable[[], int]) -> int:
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
+    interrupts.install()
     try:
         return main()
     except BaseException as e:
@@ -62,7 +48,7 @@ def run_guarded(prog: str, main: Callable[[], int]) -> int:
         if isinstance(interruption, KeyboardInterrupt):
             print(f"{prog}: interrupted", file=sys.stderr)
             return 130
-        if isinstance(interruption, Terminated):
+        if isinstance(interruption, interrupts.Terminated):
             print(f"{prog}: stopped by {interruption}", file=sys.stderr)
             return 128 + interruption.signum
         if isinstance(e, QuantuneError):

@@ -1,6 +1,7 @@
 """Running iree-compile: the target's flag file plus pass-through flags, atomically, with a reproducer."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -108,7 +109,8 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
             fallback.unlink(missing_ok=True)
         os.replace(partial, output)
     finally:  # also on Ctrl-C and SIGTERM, which stop iree-compile first
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder, where it was never made
+            partial.unlink(missing_ok=True)
     log.info("compiled %s in %.1f s (%.1f MB)", output.name, time.perf_counter() - started,
              output.stat().st_size / 1e6)
     return output
