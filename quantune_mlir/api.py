@@ -12,6 +12,7 @@ from .analyze import Analysis, AnalysisOptions, OneAtATime, analyze, one_layer_a
 from .build_dir import (ANALYSIS_STAGES, EVERY_STAGE, IMPORT_MLIR, INSTRUMENTED_MLIR, LAYER_TABLE,
                         QUANTIZE_STAGES, BuildDir, instrumented_vmfb_name, vmfb_name)
 from .compile import compile_file, get_target
+from .compile.iree_compile import CompileError
 from .data import FASHION_MNIST_PREPROCESS, Preprocess
 from .data.resolve import load_data
 from .errors import QuantuneError
@@ -95,13 +96,14 @@ def save_import(imported: ImportedModel, build: BuildDir) -> None:
 
 def build_calibration_samples(build_dir: Path | str, spec: str, limit: int) -> np.ndarray:
     """calibration_samples for the model imported into build_dir."""
-    return calibration_samples(load_layer_table(build_dir).model, spec, limit, model_input_shape(build_dir))
+    shape = model_input_shape(build_dir)
+    return calibration_samples(load_layer_table(build_dir).model, spec, limit, shape)
 
 
 def model_input_shape(build_dir: Path | str) -> tuple[int, ...] | None:
     """The shape of the imported model's one input, as the layer table records it (None in a layer table written
     without it). Calibration and evaluation feed one input tensor: a model of several is refused."""
-    table = load_layer_table(build_dir)
+    table = load_layer_table(build_dir)  # the error for a folder without one
     inputs = json.loads((BuildDir(build_dir) / LAYER_TABLE).read_text()).get("inputs") or []
     if len(inputs) > 1:
         raise QuantuneError(f"{table.model} has {len(inputs)} inputs: quantune quantizes models of one input tensor "
@@ -132,9 +134,12 @@ def compile_model(source: Path | str, target: str = "x86_64", *, output: Path | 
     output = Path(output) if output else out_dir / vmfb_name(target)
     if not source.is_dir():
         return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
-    parse_module(mlir, ir.Context())  # a damaged import is named with the way out, not by iree-compile
     with BuildDir(out_dir).writing("quantune compile"):
-        return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+        try:
+            return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+        except CompileError:
+            parse_module(mlir, ir.Context())  # a damaged import is named with the way out, not by iree-compile
+            raise
 
 
 def instrument(build_dir: Path | str, target: str = "x86_64") -> Path:
