@@ -1,10 +1,12 @@
 """QuantuneV2's analysis: exactly two inferences of the calibration batch, FP32 and all-int8, then the local
 metrics of every layer and the sensitivity list.
 
-1. The FP32 run (quantize.run_fp32): one invocation of a build that returns every tensor the all-int8 plan
-   quantizes; it also calibrates the plan.
+1. The FP32 run (quantize.run_fp32): one pass over the batch of a build that returns every tensor the all-int8
+   plan quantizes; it also calibrates the plan.
 2. The int8 run: the calibrated all-int8 plan lowered as for deployment, returning every int8 tensor (and
-   the fp32 output of int8 layers whose consumers are fp32), one invocation.
+   the fp32 output of int8 layers whose consumers are fp32), one pass.
+A pass is one runtime call where the batch's tensors are small (the 28x28 zoo), else a few samples per call
+(quantize.CALL_RESULT_BYTES).
 3. Per layer: SQNR and MSE of its weights against their int8 round trip, and of its output in the int8 run
    against the FP32 run (the error accumulated from every layer up to it), plus its local error: its own int8
    arithmetic applied to the FP32 run's input, quantized. The score and the list: analysis/metrics.py.
@@ -36,7 +38,7 @@ from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, run_f
 from .report.plots import sensitivity_bars
 from .rewrite.chains import QuantPoint, int8_region
 from .rewrite.graph import Constants
-from .runtime import CompiledModule
+from .runtime import CompiledModule, run_over_batch
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,10 @@ class Analysis:
     plan: PrecisionPlan  # all-int8, calibrated on the FP32 run
     fp32_only: dict[str, str]  # layers that cannot run int8, and why: not in the list, always FP32
     widened_channels: dict[str, list[int]]  # weight scales widened for the int32 bias to fit (quantize.run_fp32)
+    range_methods: dict[str, int]  # how many tensors each activation range method calibrated
     local_errors: dict[str, tuple[float, float]]  # per layer, its own activation (SQNR, MSE)
     samples: int
-    inferences: int  # runtime invocations: one per run
+    inferences: int  # passes over the calibration batch: one per run
     # Wall time of each phase; "ranking": up to the written list, what the one-at-a-time baseline's time
     # compares with (it draws no chart); "total": with the chart.
     seconds: dict[str, float]
@@ -97,7 +100,8 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
     seconds["plot"] = time.perf_counter() - phase
     seconds["total"] = time.perf_counter() - started
-    return Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, local, fp32.samples,
+    return Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, local,
+                    fp32.samples,
                     fp32.inferences + 1, seconds, build / SENSITIVITY, plot)
 
 
@@ -116,7 +120,7 @@ def _int8_run(build: BuildDir, fp32: FP32Run, samples: np.ndarray, options: Anal
                                options=dataclasses.replace(options.quantize, expose_int8=True), batch=len(samples))
     seconds = {"rewrite and compile": time.perf_counter() - started}
     started = time.perf_counter()
-    outputs = CompiledModule(vmfb)(samples)
+    outputs = run_over_batch(CompiledModule(vmfb), samples)
     seconds["inference"] = time.perf_counter() - started
     return dict(zip(names, outputs[len(outputs) - len(names):])), seconds
 
@@ -153,7 +157,7 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
                 act_sqnr, act_mse = sqnr_db(reference, restored), mse(reference, restored)
             residual = fp32_int8_input(chain.residual) if chain.residual is not None else None
             alone = int8_layer_output(chain, scales, constants, fp32_int8_input(chain.layer.activation), residual,
-                                      out)
+                                      out, plan.layers[layer_id].bias_correction)
             alone = dequantize(alone, out) if out is not None else alone
             local[layer_id] = (sqnr_db(reference, alone), mse(reference, alone))
             metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
@@ -191,7 +195,7 @@ def one_layer_at_a_time(build_dir: Path | str, samples: np.ndarray, options: Ana
         plan = dataclasses.replace(all_fp32, layers={**all_fp32.layers, layer: fp32.plan.layers[layer]})
         vmfb, _ = compile_plan(build, plan, ONE_AT_A_TIME_MLIR, one_at_a_time_vmfb_name(options.host_target),
                                target=options.host_target, options=options.quantize, batch=len(samples))
-        scores[layer] = sqnr_db(fp32.outputs[0], CompiledModule(vmfb)(samples)[0])
+        scores[layer] = sqnr_db(fp32.outputs[0], run_over_batch(CompiledModule(vmfb), samples)[0])
         log.info("one layer at a time: %d/%d %s alone int8: output SQNR %.1f dB", i + 1, len(layers), layer,
                  scores[layer])
     result = OneAtATime(tuple(sorted(layers, key=lambda layer: scores[layer])), scores, len(layers) + 1,

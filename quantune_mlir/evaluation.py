@@ -12,6 +12,7 @@ import numpy as np
 from .data import LabelledData
 from .analysis.metrics import sqnr_db
 from .errors import QuantuneError
+from .runtime import run_over_batch
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +38,8 @@ def torch_predictor(model, name: str, input_shape: tuple[int, ...], num_classes:
 
 
 def module_predictor(module, name: str) -> Predictor:
-    """A compiled module takes its own fixed batch size: the data goes through in chunks of it, the last one
-    padded with zeros whose outputs are dropped."""
-    spec = module.input_specs[0]
-    module_batch = spec.shape[0]
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        outputs = []
-        for start in range(0, len(batch), module_batch):
-            chunk = batch[start:start + module_batch]
-            padded = np.zeros((module_batch, *chunk.shape[1:]), chunk.dtype)
-            padded[:len(chunk)] = chunk
-            outputs.append(module(padded)[0][:len(chunk)])
-        return np.concatenate(outputs)
-
-    return Predictor(name, spec.shape, None, predict)
+    """A compiled module takes its own fixed batch size: the data goes through in as many calls as it needs."""
+    return Predictor(name, module.input_specs[0].shape, None, lambda batch: run_over_batch(module, batch)[0])
 
 
 def logits_of(predictor: Predictor, data: LabelledData, batch_size: int = 100) -> np.ndarray:

@@ -94,6 +94,7 @@ class Variants:
                  options: BuildOptions):
         self.build, self.plan, self.data, self.reference, self.options = build, plan, data, reference_logits, options
         self.measured: dict[frozenset[str], Measurement] = {}
+        self.vmfbs: dict[frozenset[str], Path] = {}  # each measured build, for this machine
         self._classes: dict[frozenset[str], np.ndarray] = {}  # each build's predicted class per image
         (build / VARIANTS).mkdir(parents=True, exist_ok=True)
 
@@ -108,6 +109,7 @@ class Variants:
                                        target=HOST, options=self.options.analysis.quantize)
             self.measured[key], logits = measure_vmfb(vmfb, self.data, self.reference, self.options,
                                                       tuple(fp32_layers))
+            self.vmfbs[key] = vmfb
             self._classes[key] = logits.argmax(1)
             log.info("%d FP32 layer(s) %s: %s", len(fp32_layers), list(fp32_layers), self.measured[key].describe())
         return self.measured[key]
@@ -171,7 +173,8 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
     if policy.kind == "top-k":
         top_k(table.ids, int(policy.value))  # a k beyond the model's layers, refused before the analysis
     if policy.kind == "accuracy" and data.labels is None:
-        raise QuantuneError(f"--policy {options.policy} needs labelled evaluation data; {data.name} has no labels")
+        log.warning("%s has no labels: --policy %s bounds the drop in top-1 agreement with the FP32 build instead "
+                    "of accuracy", data.name, options.policy)
 
     phase = time.perf_counter()
     fp32_host = api.compile_model(build.path, HOST)
@@ -221,7 +224,9 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "layers": len(table), "fp32_layers": fp32_layers,
         "int8_layers": list(plan.int8_layers()), "fp32_only_layers": analysis.fp32_only,
         "widened_weight_scales": analysis.widened_channels,
+        "bias_corrected_layers": [layer for layer in plan.int8_layers() if plan.layers[layer].bias_correction],
         "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
+                     "range_methods": analysis.range_methods,
                      "calibration_data": options.calibration_data, "seconds": analysis.seconds,
                      "sensitivity_list": str(analysis.sensitivity_path), "ratios": dataclasses.asdict(
                          analysis.sensitivity.ratios), "activation_error": analysis.sensitivity.activation_error,
@@ -237,6 +242,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
                                    "mixed": model_bytes(table, fp32_layers)},
                  "vmfb_bytes": {"fp32": fp32_target.stat().st_size, "mixed": quantized.vmfb.stat().st_size}},
         "artifacts": {"fp32_vmfb": str(fp32_target), "mixed_vmfb": str(quantized.vmfb),
+                      "all_int8_host_vmfb": str(variants.vmfbs[frozenset()]),
                       "lowered_mlir": str(quantized.lowered_mlir),
                       "audit": str(quantized.audit_path) if quantized.audit_path else None},
         "audit": _audit_summary(quantized),
@@ -295,9 +301,13 @@ def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: 
         return walk, {"all_int8_ms": all_int8_ms, "estimated_ms": estimated_latency(costs, all_int8_ms, walk),
                       "layer_costs_ms": {layer: {"fp32": c[0], "int8": c[1]} for layer, c in costs.items()}}
     if policy.kind == "accuracy":
-        walk = accuracy_budget(ranked, lambda layers: variants.measure(layers).top1, fp32.top1, policy.value)
-        return walk.fp32_layers, {"evaluations": walk.evaluations, "fp32_top1": fp32.top1,
-                                  "trace": [{"fp32_layers": k, "top1": a} for k, a in walk.trace]}
+        # without labels, the share of images on which a build agrees with FP32 (FP32's own is 100 %)
+        measure = "top1" if variants.data.labels is not None else "agreement"
+        walk = accuracy_budget(ranked, lambda layers: getattr(variants.measure(layers), measure),
+                               getattr(fp32, measure), policy.value)
+        return walk.fp32_layers, {"evaluations": walk.evaluations, "measure": measure,
+                                  f"fp32_{measure}": getattr(fp32, measure),
+                                  "trace": [{"fp32_layers": k, measure: a} for k, a in walk.trace]}
     raise QuantuneError(f"--policy {policy.spelling} is not supported by quantune build")
 
 

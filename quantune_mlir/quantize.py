@@ -2,15 +2,19 @@
 The artifacts it writes into the build folder are named in build_dir.py (12_ to 50_..._quantized)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import kernels
+from .analysis.bias_correction import bias_correction
 from .analysis.calibration import CalibrationOptions, activation_params
+from .analysis.range_choice import CANDIDATES as RANGE_CANDIDATES, Consumer, least_error_range
 from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
                         audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name)
 from .compile import compile_file, get_target
@@ -21,16 +25,26 @@ from .mlir import ir, parse_module, write_module
 from .quantization import AffineParams, bias_fitting_scales, weight_scales
 from .rewrite import run_passes
 from .rewrite.apply_plan import apply_plan
-from .rewrite.chains import int8_region, layers_by_id
+from .rewrite.chains import Chain, int8_region, layers_by_id
 from .rewrite.batch_loop import BatchLoop
 from .rewrite.expose_layer_outputs import append_results, entry_function, exposed_names
-from .rewrite.graph import Constants, Layer
+from .rewrite.graph import Constants, Layer, element_dtype
 from .rewrite.lower_quant import LowerQuant
-from .runtime import CompiledModule
+from .runtime import CompiledModule, run_over_batch
 
 log = logging.getLogger(__name__)
 
 KERNEL_CHOICES = ("auto", "none")
+# A batch-loop build copies its loop-carried results once per loop trip (IREE 3.13 elides no copy through scf.for),
+# so a call's cost grows with the square of its samples: MobileNetV2 at 224x224 returns 28 MB of tensors per
+# sample, and 142 samples in one call took 495 s. A pass over the batch makes as many calls as keep each call's
+# results under this size.
+CALL_RESULT_BYTES = 64 << 20
+# The FP32 run keeps every tensor the plan quantizes, of every sample, for the calibration, the bias correction and
+# the metrics (which make float64 copies of one layer's at a time): EfficientNet-Lite1 at 240x240 returns about
+# 46 MB per sample, and 142 samples (held twice while the calls' results were joined) ran a 24 GB machine out of
+# memory. Samples beyond this budget are left out, with a warning.
+KEPT_TENSOR_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class FP32Run:
     outputs: list[np.ndarray]  # the model's own results
     fp32_only: dict[str, str]  # layers that cannot run int8, and why
     widened_channels: dict[str, list[int]]  # per layer, the channels whose weight scale grew for the bias to fit
+    range_methods: dict[str, int]  # how many tensors each activation range method calibrated
     samples: int  # how many it ran: the samples given, down to a multiple of the model's batch
     inferences: int
     seconds: dict[str, float]
@@ -122,6 +137,10 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         aliases = {p.name: p.names for p in region.points}
         tied = [(p.names, p.params_name) for p in region.points if p.params_from is not None]
         # the names of one tensor and of the tensors max pools and concatenations pass its int8 values to
+        point_name = {p.value: p.name for p in region.points}
+        consumer_chains: dict[str, list[Chain]] = {}
+        for chain in region.chains.values():
+            consumer_chains.setdefault(point_name[chain.layer.activation], []).append(chain)
         families: dict[str, list[str]] = {}
         for point in region.points:
             families.setdefault(point.params_name, []).extend(point.names)
@@ -129,8 +148,13 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
             entry_function(module, "main").attributes["function_type"]).value).inputs[0]).shape[0]
     if len(samples) < model_batch:
         raise QuantuneError(f"calibration needs at least {model_batch} samples (the model's batch), got {len(samples)}")
-    samples = samples[:len(samples) // model_batch * model_batch]
-    run_passes(module, [BatchLoop(len(samples))], failure_dir=build.path)
+    kept = samples_kept(module, len(samples))
+    if kept < len(samples) // model_batch * model_batch:
+        log.warning("calibrating on the first %d of the %d samples: the tensors the analysis keeps take %.0f MB per "
+                    "sample for this model, and %d fill %.0f GB", kept, len(samples),
+                    _result_bytes(module)[1] / model_batch / 1e6, kept, KEPT_TENSOR_BYTES / 1e9)
+    samples = samples[:kept]
+    run_passes(module, [BatchLoop(samples_per_call(module, len(samples)))], failure_dir=build.path)
     with build.atomic(CALIBRATION_MLIR) as path:
         write_module(module, path, bytecode=True)
     seconds = {"instrument": time.perf_counter() - started}
@@ -139,14 +163,19 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                         build / calibration_vmfb_name(host_target), failure_dir=build.path)
     seconds["compile"] = time.perf_counter() - started
     started = time.perf_counter()
-    outputs = CompiledModule(vmfb)(samples)
+    outputs = run_over_batch(CompiledModule(vmfb), samples)
     seconds["inference"] = time.perf_counter() - started
     tensors = dict(zip(exposed, outputs[len(outputs) - len(exposed):]))
     started = time.perf_counter()
-    params = {}
-    for name, point_names in aliases.items():
-        found = activation_params(tensors[name], options.calibration, name=f"tensor {' = '.join(point_names)}")
-        params.update({n: found for n in point_names})
+    params, range_methods = {}, Counter()
+    with module.context:
+        for name, point_names in aliases.items():
+            consumers = [Consumer(chain, None if chain.residual is None else tensors[point_name[chain.residual]])
+                         for chain in consumer_chains.get(name, [])]
+            found, method = _tensor_params(tensors[name], options.calibration, f"tensor {' = '.join(point_names)}",
+                                           consumers, constants)
+            params.update({n: found for n in point_names})
+            range_methods[method] += 1
     params.update(_given_activation_params(plan, families))
     for point_names, source in tied:
         params.update({n: params[source] for n in point_names})
@@ -167,8 +196,59 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in chosen),
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
     seconds["calibrate"] = time.perf_counter() - started
+    if options.calibration.bias_correction:
+        started = time.perf_counter()
+        with module.context:
+            for layer_id, chain in region.chains.items():
+                if chain.layer.bias is None:
+                    continue  # nothing to shift; zero-bias layers are rare (a conv without batch norm)
+                correction = plan.layers[layer_id].bias_correction
+                layer_plan = layers_plan[layer_id]
+                if correction is None:
+                    residual = None if chain.residual is None else tensors[point_name[chain.residual]]
+                    shift = bias_correction(chain, constants, np.asarray(layer_plan.weight_scales),
+                                            tensors[point_name[chain.layer.activation]], layer_plan.input, residual,
+                                            layer_plan.output)
+                    correction = None if shift is None else tuple(float(c) for c in shift)
+                layers_plan[layer_id] = dataclasses.replace(layer_plan, bias_correction=correction)
+        seconds["bias correction"] = time.perf_counter() - started
     return FP32Run(PrecisionPlan(plan.model, layers_plan), tensors, outputs[:len(outputs) - len(exposed)],
-                   fp32_only, widened, len(samples), 1, seconds)
+                   fp32_only, widened, dict(range_methods), len(samples), 1, seconds)
+
+
+def _tensor_params(values: np.ndarray, calibration: CalibrationOptions, label: str, consumers: list[Consumer],
+                   constants: Constants) -> tuple[AffineParams, str]:
+    """One tensor's parameters, and the range method that gave them (auto: the least error at its consumers)."""
+    if calibration.method != "auto":
+        return activation_params(values, calibration, name=label), calibration.method
+    candidates = {method: activation_params(values, dataclasses.replace(calibration, method=method), name=label)
+                  for method in RANGE_CANDIDATES}
+    method = least_error_range(values, candidates, consumers, constants)
+    return candidates[method], method
+
+
+def _result_bytes(module: ir.Module) -> tuple[int, int]:
+    """(the model's batch, the bytes of everything its entry function returns for one batch)."""
+    with module.context:
+        function_type = ir.FunctionType(ir.TypeAttr(entry_function(module, "main").attributes["function_type"]).value)
+        model_batch = ir.RankedTensorType(function_type.inputs[0]).shape[0]
+        return model_batch, sum(int(np.prod(ir.RankedTensorType(t).shape)) * np.dtype(element_dtype(t)).itemsize
+                                for t in function_type.results)
+
+
+def samples_per_call(module: ir.Module, samples: int) -> int:
+    """How many samples one call of the batch-loop build of module (its entry function at the model's batch)
+    takes: all of them, or as many whole model batches as keep its results under CALL_RESULT_BYTES."""
+    model_batch, result_bytes = _result_bytes(module)
+    batches = max(1, min(samples // model_batch, CALL_RESULT_BYTES // max(result_bytes, 1)))
+    return batches * model_batch
+
+
+def samples_kept(module: ir.Module, samples: int) -> int:
+    """How many of the calibration samples the FP32 run of the instrumented module runs: all, or as many whole
+    model batches as keep every tensor it returns under KEPT_TENSOR_BYTES."""
+    model_batch, result_bytes = _result_bytes(module)
+    return max(1, min(samples // model_batch, KEPT_TENSOR_BYTES // max(result_bytes, 1))) * model_batch
 
 
 def _given_activation_params(plan: PrecisionPlan, families: dict[str, list[str]]) -> dict[str, AffineParams]:
@@ -236,7 +316,7 @@ def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name
     the tensors it exposes."""
     module, exposed = lower_plan(build, plan, options, target)
     if batch is not None:
-        run_passes(module, [BatchLoop(batch)], failure_dir=build.path)
+        run_passes(module, [BatchLoop(samples_per_call(module, batch))], failure_dir=build.path)
     with build.atomic(mlir_name) as path:
         write_module(module, path, bytecode=True)
     flags = get_target(target).for_analysis(int8=True) if batch is not None else get_target(target).for_int8()

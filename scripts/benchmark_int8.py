@@ -78,7 +78,7 @@ def prepare(model_id: str, folder: Path, calibration_images: int) -> None:
     (folder / "macs.json").write_text(json.dumps(_multiply_accumulates(reference, example)))
     torch.onnx.export(reference, (example,), folder / ARTIFACT["ort-fp32"], input_names=["input"],
                       output_names=["logits"], opset_version=17, dynamo=False)
-    _onnxruntime_int8(folder / ARTIFACT["ort-fp32"], folder / ARTIFACT["ort-int8-u8"], samples)
+    onnxruntime_int8_u8(folder / ARTIFACT["ort-fp32"], folder / ARTIFACT["ort-int8-u8"], samples)
     _openvino_int8(reference, example, samples, folder / ARTIFACT["openvino-int8"])
     log(f"{model_id}: onnxruntime and OpenVINO models ready")
     np.save(folder / "input.npy", samples[:1])
@@ -105,7 +105,7 @@ def _multiply_accumulates(model, example) -> int:
     return total
 
 
-def _onnxruntime_int8(fp32: Path, output: Path, samples) -> None:
+def onnxruntime_int8_u8(fp32: Path, output: Path, samples) -> None:
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
                                           quantize_static)
 

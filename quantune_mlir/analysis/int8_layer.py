@@ -13,32 +13,24 @@ import numpy as np
 
 from ..quantization import INT_RANGES, AffineParams, quantize_weight
 from ..rewrite.chains import Chain
-from ..rewrite.graph import Constants, int_array
+from ..rewrite.graph import Constants, Layer, int_array, layer_bias
 
 
 def int8_layer_output(chain: Chain, weight_scales: np.ndarray, constants: Constants,
                       x: tuple[np.ndarray, AffineParams], residual: tuple[np.ndarray, AffineParams] | None,
-                      out: AffineParams | None) -> np.ndarray:
+                      out: AffineParams | None, bias_correction: tuple[float, ...] | None = None) -> np.ndarray:
     """The chain's output from its int8 input x (and int8 residual): int8 at out's parameters, or, when out is
-    None (the layer writes fp32), the dequantized accumulator plus bias in float64."""
+    None (the layer writes fp32), the dequantized accumulator plus bias in float64. bias_correction, the plan's,
+    is added to the FP32 bias before it is quantized, as the rewrite does."""
     import torch
     layer = chain.layer
     scales = np.asarray(weight_scales, np.float64)
     weight = quantize_weight(constants.value_of(layer.weight), scales).astype(np.float64)
     values, params = x
     combined = params.scale * np.broadcast_to(scales, (weight.shape[0],))
-    centred = torch.from_numpy(values.astype(np.float64) - params.zero_point)
-    if layer.kind == "linear":
-        acc = centred @ torch.from_numpy(weight).T
-    else:
-        top, left, bottom, right = layer.padding[2], layer.padding[3], layer.padding[6], layer.padding[7]
-        padded = torch.nn.functional.pad(centred, (left, right, top, bottom))
-        groups = weight.shape[0] if layer.kind == "depthwise" else 1
-        w = torch.from_numpy(weight if layer.kind != "depthwise" else weight[:, None])
-        acc = torch.nn.functional.conv2d(padded, w, stride=int_array(layer.op, "strides"), groups=groups)
-    acc = acc.numpy()
-    bias = constants.value_of(layer.bias) if layer.bias is not None else np.zeros(len(combined))
-    bias_q = np.rint(bias.astype(np.float64) / combined)
+    acc = contract(layer, torch.from_numpy(values.astype(np.float64) - params.zero_point), weight)
+    bias = layer_bias(layer, constants, bias_correction).astype(np.float64)
+    bias_q = np.rint(bias / combined)
     channel = (1, -1) + (1,) * (acc.ndim - 2)
     real = (acc + bias_q.reshape(channel)) * combined.reshape(channel)
     if out is None:
@@ -52,3 +44,17 @@ def int8_layer_output(chain: Chain, weight_scales: np.ndarray, constants: Consta
     q_lo = qmin if lo == -np.inf else max(qmin, np.rint(lo / out.scale) + out.zero_point)
     q_hi = qmax if hi == np.inf else min(qmax, np.rint(hi / out.scale) + out.zero_point)
     return np.clip(q, q_lo, q_hi).astype(np.int8)
+
+
+def contract(layer: Layer, x, weight: np.ndarray) -> np.ndarray:
+    """The layer's convolution (its padding, strides and groups) or matmul of x (a torch tensor, NCHW or NC)
+    with weight, without bias, in x's dtype."""
+    import torch
+    w = torch.from_numpy(weight.astype(x.numpy().dtype, copy=False))
+    if layer.kind == "linear":
+        return (x @ w.T).numpy()
+    top, left, bottom, right = layer.padding[2], layer.padding[3], layer.padding[6], layer.padding[7]
+    padded = torch.nn.functional.pad(x, (left, right, top, bottom))
+    groups = weight.shape[0] if layer.kind == "depthwise" else 1
+    return torch.nn.functional.conv2d(padded, w if layer.kind != "depthwise" else w[:, None],
+                                      stride=int_array(layer.op, "strides"), groups=groups).numpy()

@@ -112,7 +112,10 @@ def _add_calibration(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-data", default="fashion-mnist",
                    help="fashion-mnist (its train split), an image folder or a .npy/.npz of inputs")
     p.add_argument("--calibration-images", type=_at_least(1), default=64)
-    p.add_argument("--calibration", default="minmax", choices=list(METHODS), help="activation range method")
+    p.add_argument("--calibration", default=CalibrationOptions.method, choices=list(METHODS),
+                   help=f"activation range method (default {CalibrationOptions.method})")
+    p.add_argument("--no-bias-correction", action="store_true", help="keep each int8 layer's FP32 bias as it is, "
+                   "instead of shifting it by the mean error the layer's int8 arithmetic adds on the calibration data")
     p.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, not per "
                    "output channel")
     p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
@@ -135,7 +138,8 @@ def _analysis_options(args) -> AnalysisOptions:
 
 
 def _quantize_options(args) -> QuantizeOptions:
-    return QuantizeOptions(CalibrationOptions(method=args.calibration, per_channel_weights=not args.per_tensor_weights),
+    return QuantizeOptions(CalibrationOptions(method=args.calibration, per_channel_weights=not args.per_tensor_weights,
+                                              bias_correction=not args.no_bias_correction),
                            strict=args.strict, kernels=args.kernels)
 
 
@@ -257,6 +261,9 @@ def _summary(report: dict, build_dir: Path) -> str:
     if report["widened_weight_scales"]:
         lines.append("weight scales widened for the int32 bias to fit: " + ", ".join(
             f"{layer} ({len(channels)} channel(s))" for layer, channels in report["widened_weight_scales"].items()))
+    if report["bias_corrected_layers"]:
+        lines.append(f"bias correction: {len(report['bias_corrected_layers'])} int8 layer(s) shifted by the mean error "
+                     "of their int8 arithmetic (values in the plan)")
     if report["relative_l2_vs_framework"] is not None:
         lines.append(f"FP32 build against the framework: relative L2 error {report['relative_l2_vs_framework']:.2e}")
     lines.append(f"on {evaluation['data']}, measured on {evaluation['measured_on']}:")

@@ -6,7 +6,11 @@ On disk (JSON, versioned):
      "layers": {"conv1": "fp32",
                 "layer1.0.conv1": {"precision": "int8", "weight_scales": [...],
                                    "input": {"scale": 0.02, "zero_point": -128, "dtype": "int8"},
-                                   "output": {...}}}}
+                                   "output": {...},
+                                   "bias_correction": [...]}}}
+
+`bias_correction` (one value per output channel) is added to the layer's FP32 bias before the bias is quantized:
+calibration measures it (analysis/bias_correction.py).
 
 A layer may be given as a bare precision; layers not listed take `default`. Parameters left out are filled
 by calibration before the rewrite.
@@ -14,6 +18,7 @@ by calibration before the rewrite.
 from __future__ import annotations
 
 import difflib
+import math
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +38,7 @@ class LayerPlan:
     weight_scales: tuple[float, ...] | None = None
     input: AffineParams | None = None
     output: AffineParams | None = None
+    bias_correction: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -43,7 +49,8 @@ class LayerPlan:
         return self.precision == "fp32" or None not in (self.weight_scales, self.input, self.output)
 
     def to_json(self) -> dict | str:
-        if self.precision == "fp32" or not any((self.weight_scales, self.input, self.output)):
+        if self.precision == "fp32" or not any((self.weight_scales, self.input, self.output,
+                                                          self.bias_correction)):
             return self.precision
         entry: dict = {"precision": self.precision}
         if self.weight_scales is not None:
@@ -52,6 +59,8 @@ class LayerPlan:
             params = getattr(self, name)
             if params is not None:
                 entry[name] = {"scale": params.scale, "zero_point": params.zero_point, "dtype": params.dtype}
+        if self.bias_correction is not None:
+            entry["bias_correction"] = list(self.bias_correction)
         return entry
 
 
@@ -121,8 +130,11 @@ def _layer_from_json(entry) -> LayerPlan:
                                      entry[name].get("dtype", "int8"))
                   for name in ("input", "output") if name in entry}
         scales = tuple(float(s) for s in entry["weight_scales"]) if "weight_scales" in entry else None
+        correction = tuple(float(c) for c in entry["bias_correction"]) if "bias_correction" in entry else None
     except (KeyError, TypeError, ValueError) as e:
         raise QuantuneError(f"malformed quantization parameters ({e})") from None
     if scales is not None and (not scales or min(scales) <= 0):
         raise QuantuneError("weight_scales must be a non-empty list of positive numbers")
-    return LayerPlan(entry["precision"], scales, params.get("input"), params.get("output"))
+    if correction is not None and not all(map(math.isfinite, correction)):
+        raise QuantuneError("bias_correction must be a list of finite numbers, one per output channel")
+    return LayerPlan(entry["precision"], scales, params.get("input"), params.get("output"), correction)

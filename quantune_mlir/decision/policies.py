@@ -87,7 +87,7 @@ def _greedy(ranked: Sequence[str], fits: Callable[[list[str]], bool]) -> list[st
 
 @dataclass(frozen=True)
 class BudgetWalk:
-    """What the accuracy budget chose, and what it took: one evaluation per candidate."""
+    """What the accuracy budget chose, and what it took: one evaluation (a compile and a run) per candidate."""
 
     fp32_layers: list[str]
     evaluations: int
@@ -96,18 +96,28 @@ class BudgetWalk:
 
 def accuracy_budget(ranked: Sequence[str], evaluate: Callable[[list[str]], float], fp32_accuracy: float,
                     max_drop_pp: float) -> BudgetWalk:
-    """Walk down the list, one more layer FP32 each step, from none, until the accuracy `evaluate` measures is
-    at most max_drop_pp percentage points below fp32_accuracy (every layer FP32 meets it by definition)."""
+    """The fewest layers from the top of the list to keep FP32 so that the accuracy `evaluate` measures is at
+    most max_drop_pp percentage points below fp32_accuracy (every layer FP32 meets it by definition). The walk
+    takes 0, 1, 2, 4, 8, ... layers until one meets the budget, then bisects between that count and the last
+    that did not: about 2 log2(n) evaluations instead of up to n, where each is a compile of a large model.
+    It returns a count that meets the budget one fewer than which does not."""
     if max_drop_pp < 0:
         raise QuantuneError(f"accuracy budget: the allowed drop must be >= 0 percentage points, got {max_drop_pp}")
-    trace = []
-    for k in range(len(ranked) + 1):
-        accuracy = evaluate(list(ranked[:k])) if k < len(ranked) else fp32_accuracy
-        if k < len(ranked):
-            trace.append((k, accuracy))
-        if accuracy >= fp32_accuracy - max_drop_pp:
-            return BudgetWalk(list(ranked[:k]), len(trace), trace)
-    raise AssertionError("unreachable: every layer FP32 meets any budget")
+    trace: list[tuple[int, float]] = []
+
+    def meets(k: int) -> bool:
+        if k == len(ranked):
+            return True
+        trace.append((k, evaluate(list(ranked[:k]))))
+        return trace[-1][1] >= fp32_accuracy - max_drop_pp
+
+    below, k = -1, 0  # the largest count known to miss the budget
+    while not meets(k):
+        below, k = k, min(len(ranked), max(1, 2 * k))
+    while k - below > 1:
+        middle = (below + k) // 2
+        below, k = (below, middle) if meets(middle) else (middle, k)
+    return BudgetWalk(list(ranked[:k]), len(trace), trace)
 
 
 def first_and_last(layer_ids: Sequence[str], k: int) -> list[str]:

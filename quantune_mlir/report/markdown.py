@@ -20,8 +20,10 @@ def report_markdown(report: dict) -> str:
              f"layers FP32 ({report['policy']})", ""]
     decision = report.get("decision") or {}
     if "evaluations" in decision:
+        measured = ("FP32 top-1 {:.2f} %" if decision["measure"] == "top1" else
+                    "no labels: it bounds the drop in agreement with FP32, {:.2f} % for FP32 itself")
         lines += [f"The accuracy budget took {decision['evaluations']} evaluation(s) of candidate builds "
-                  f"(FP32 top-1 {decision['fp32_top1']:.2f} %).", ""]
+                  f"({measured.format(decision['fp32_' + decision['measure']])}).", ""]
     if "estimated_ms" in decision:
         lines += [f"The latency budget estimated {decision['estimated_ms']:.3f} ms from per-layer costs profiled on the "
                   f"FP32 and all-int8 builds (all-int8 measured {decision['all_int8_ms']:.3f} ms); the mixed build "
@@ -68,6 +70,10 @@ def report_markdown(report: dict) -> str:
         lines += ["Weight scales widened so that the int32 bias fits (near-dead channels, as onnxruntime and TFLite "
                   "do): " + "; ".join(f"`{layer}`: {len(channels)} channel(s)"
                                       for layer, channels in report["widened_weight_scales"].items()), ""]
+    if report["bias_corrected_layers"]:
+        lines += [f"Bias correction: {len(report['bias_corrected_layers'])} int8 layer(s) have their bias shifted by "
+                  "the mean error their int8 arithmetic adds on the calibration data (per channel; the values are in "
+                  "the plan, `bias_correction`).", ""]
     if report["curve"]:
         lines += ["## Against the baselines", "", "Accuracy at equal numbers of FP32 layers (random: the mean of "
                   "its seeded draws).", ""]

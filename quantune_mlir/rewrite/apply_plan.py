@@ -22,7 +22,7 @@ from ..mlir import POINT_ATTR, ir
 from ..quantization import quantize_weight, weight_scales
 from .base import Pass, PassFailure
 from .chains import int8_region, layers_by_id
-from .graph import Constants, element_dtype, tensor_shape
+from .graph import Constants, Layer, element_dtype, layer_bias, producer, tensor_shape
 from .quant_types import activation_type, weight_type
 
 def load_plan(path: str, module: ir.Module, constants: Constants) -> PrecisionPlan:
@@ -58,6 +58,26 @@ def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, 
         _insert_fake_quant(point.value, activation_type(tensor_shape(point.value.type), params), point.name)
     for layer_id, chain in region.chains.items():
         _quantize_weight(chain.layer.weight, plan.layers[layer_id], constants, layer_id)
+        _correct_bias(chain.layer, plan.layers[layer_id].bias_correction, constants)
+
+
+def _correct_bias(layer: Layer, correction: tuple[float, ...] | None, constants: Constants) -> None:
+    """The bias the layer adds becomes a new constant, its FP32 bias plus the plan's correction (a constant
+    other layers share keeps its value for them)."""
+    if correction is None:
+        return
+    if layer.bias is None:
+        raise PassFailure(f"layer '{layer.id}': the plan corrects the bias of a layer that adds none; drop its "
+                          "bias_correction")
+    channels = constants.value_of(layer.weight).shape[0]
+    if len(correction) != channels:
+        raise PassFailure(f"layer '{layer.id}': the plan gives {len(correction)} bias corrections for {channels} "
+                          "output channels")
+    user, index = (layer.bias_add, 1) if layer.bias_add is not None else (producer(layer.op.operands[2]), 0)
+    with ir.InsertionPoint(user), user.location:
+        constant = ir.Operation.create("arith.constant", results=[layer.bias.type], attributes={
+            "value": ir.DenseElementsAttr.get(layer_bias(layer, constants, correction), type=layer.bias.type)})
+    user.operands[index] = constant.result
 
 
 def _insert_fake_quant(value: ir.Value, quant_type: str, point_name: str) -> None:

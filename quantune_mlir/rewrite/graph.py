@@ -205,6 +205,14 @@ def match_layer(op: ir.Operation, constants: Constants) -> Layer | str:
     return Layer(layer or op.name, op, kind, activation, padding, weight, bias, bias_add)
 
 
+def layer_bias(layer: Layer, constants: Constants, correction: tuple[float, ...] | None = None) -> np.ndarray:
+    """The layer's FP32 bias (zeros where it has none), plus a plan's bias correction (quantune-apply-plan writes
+    the sum in float32; the numpy references compute it here the same way)."""
+    channels = constants.value_of(layer.weight).shape[0]
+    bias = constants.value_of(layer.bias) if layer.bias is not None else np.zeros(channels, np.float32)
+    return bias if correction is None else (bias.astype(np.float64) + np.asarray(correction)).astype(np.float32)
+
+
 def bias_of(op: ir.Operation, value: ir.Value, constants: Constants) -> ir.Value | None:
     """The 1-D constant op adds along the last axis of value, if op is such a bias add."""
     if op.name != "linalg.generic" or len(op.operands) != 3 or _body_ops(op) != ["arith.addf", "linalg.yield"]:

@@ -172,3 +172,21 @@ class CompiledModule:
             samples.append((time.perf_counter() - start) * 1e3)
         return Timing(statistics.median(samples), min(samples), max(samples), iterations, warmup,
                       self.options.driver, self.options.threads)
+
+
+def run_over_batch(module: "CompiledModule | QemuModule", samples: np.ndarray) -> list[np.ndarray]:
+    """Every result of module for a batch of any size, in as many calls as the module's fixed batch needs (the
+    last one padded with zeros whose results are dropped), written into arrays for the whole batch (analysis
+    builds return gigabytes: no second copy)."""
+    per_call = module.input_specs[0].shape[0]
+    results: list[np.ndarray] = []
+    for start in range(0, len(samples), per_call):
+        chunk = samples[start:start + per_call]
+        padded = np.zeros((per_call, *chunk.shape[1:]), chunk.dtype)
+        padded[:len(chunk)] = chunk
+        outputs = module(padded)
+        if not results:
+            results = [np.empty((len(samples), *o.shape[1:]), o.dtype) for o in outputs]
+        for whole, output in zip(results, outputs):
+            whole[start:start + len(chunk)] = output[:len(chunk)]
+    return results

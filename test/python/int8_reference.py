@@ -37,8 +37,9 @@ def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dic
             x = (tensors[point_name[chain.layer.activation]], params(chain.layer.activation))
             residual = (tensors[point_name[chain.residual]], params(chain.residual)) \
                 if chain.residual is not None else None
-            expected[point_name[chain.end]] = int8_layer_output(chain, plan.layers[chain.layer.id].weight_scales,
-                                                                constants, x, residual, params(chain.end))
+            layer_plan = plan.layers[chain.layer.id]
+            expected[point_name[chain.end]] = int8_layer_output(chain, layer_plan.weight_scales, constants, x,
+                                                                residual, params(chain.end), layer_plan.bias_correction)
         for point in region.points:  # pass-through ops between int8 layers run on int8
             op = producer(point.value)
             if op is None or op.name not in PASS_THROUGH_OPS:

@@ -32,7 +32,8 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
                       "--random-draws", "1", "--eval-images", "200")
     report = json.loads((tmp_path / "60_report.json").read_text())
     assert set(report) == {"model", "target", "policy", "decision", "layers", "fp32_layers", "int8_layers",
-                           "fp32_only_layers", "widened_weight_scales", "compile_fallbacks", "analysis", "plan",
+                           "fp32_only_layers", "widened_weight_scales", "bias_corrected_layers", "compile_fallbacks",
+                           "analysis", "plan",
                            "evaluation", "relative_l2_vs_framework", "size", "artifacts", "audit", "curve",
                            "one_at_a_time", "flags", "versions", "plots", "seconds"}
     assert set(report["evaluation"]["mixed"]) == {"fp32_layers", "top1", "agreement", "output_sqnr_db", "latency_ms",
@@ -40,6 +41,9 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
     assert report["relative_l2_vs_framework"] < 1e-5 and report["analysis"]["inferences"] == 2
     assert len(report["fp32_layers"]) == 1 and report["fp32_layers"][0] == report["analysis"]["ranked"][0]["layer"]
     assert len(report["int8_layers"]) == report["layers"] - 1
+    assert report["bias_corrected_layers"] and set(report["bias_corrected_layers"]) <= set(report["int8_layers"])
+    methods = report["analysis"]["range_methods"]
+    assert set(methods) == {"mean-minmax"} and methods["mean-minmax"] > 0, methods
     evaluation = report["evaluation"]
     assert evaluation["images"] == 200 and evaluation["fp32"]["agreement"] == 100.0
     assert evaluation["all_int8"]["agreement"] >= 95.0 and evaluation["mixed"]["latency_ms"] > 0

@@ -36,13 +36,20 @@ def test_a_foreign_model_needs_its_own_evaluation_data(tmp_path, foreign_onnx):
     assert not list((tmp_path / "b").glob("*.vmfb"))
 
 
-def test_an_accuracy_budget_needs_labels(tmp_path, foreign_onnx):
-    np.savez(tmp_path / "unlabelled.npz", inputs=api.calibration_samples("squeezenet1_1-small", limit=8))
-    options = BuildOptions(calibration_data=str(tmp_path / "calib.npz"), eval_data=str(tmp_path / "unlabelled.npz"))
-    with pytest.raises(QuantuneError, match=r"--policy accuracy:0.5 needs labelled evaluation data; unlabelled\.npz "
-                                            r"has no labels"):
-        build_model(foreign_onnx, tmp_path / "b", options)
-    assert not list((tmp_path / "b").glob("*.vmfb"))
+def test_without_labels_the_accuracy_budget_bounds_the_agreement_with_fp32(tmp_path, foreign_onnx):
+    samples = api.calibration_samples("squeezenet1_1-small", limit=8)
+    np.savez(tmp_path / "unlabelled.npz", inputs=samples)
+    np.savez(tmp_path / "calib.npz", inputs=samples)
+    options = BuildOptions(calibration_data=str(tmp_path / "calib.npz"), calibration_images=8,
+                           eval_data=str(tmp_path / "unlabelled.npz"), curve=0, latency_iterations=1)
+    report = build_model(foreign_onnx, tmp_path / "b", options)
+    decision = report["decision"]
+    assert decision["measure"] == "agreement" and decision["fp32_agreement"] == 100.0
+    assert [step["fp32_layers"] for step in decision["trace"]][0] == 0
+    # the walk stops at the first count whose agreement is within 0.5 pp of FP32's 100 %
+    chosen = len(report["fp32_layers"])
+    assert all(step["agreement"] < 99.5 for step in decision["trace"] if step["fp32_layers"] < chosen)
+    assert report["evaluation"]["mixed"]["agreement"] >= 99.5 or chosen == report["layers"]
 
 
 def test_an_unknown_activation_error_is_named():

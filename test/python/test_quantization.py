@@ -90,7 +90,8 @@ def test_minmax_keeps_the_outliers(heavy_tailed):
 @pytest.mark.parametrize("method", ["percentile", "entropy"])
 def test_clipping_methods_cut_the_outliers_and_lower_the_error(heavy_tailed, method):
     options = CalibrationOptions(method)
-    clipped, full = activation_params(heavy_tailed, options), activation_params(heavy_tailed, CalibrationOptions())
+    clipped = activation_params(heavy_tailed, options)
+    full = activation_params(heavy_tailed, CalibrationOptions("minmax"))
     assert clipped.scale < full.scale / 3
     bulk = heavy_tailed[20:]
 
@@ -104,8 +105,18 @@ def test_mse_clipping_minimises_the_error_on_a_heavy_tail():
 
     def mse(p):
         return float(np.mean((dequantize(quantize(x, p), p) - x) ** 2))
-    chosen, full = activation_params(x, CalibrationOptions("mse")), activation_params(x, CalibrationOptions())
+    chosen, full = activation_params(x, CalibrationOptions("mse")), activation_params(x, CalibrationOptions("minmax"))
     assert chosen.scale < full.scale and mse(chosen) < 0.8 * mse(full)
+
+
+def test_mean_minmax_averages_each_samples_range():
+    """OpenVINO NNCF's default: one sample with an outlier moves the range by 1/N of the outlier."""
+    batch = np.tile(np.linspace(-1.0, 3.0, 50, dtype=np.float32), (10, 1))
+    batch[0, 0] = 43.0  # that sample's min is the next value, -1 + 4/49
+    p = activation_params(batch, CalibrationOptions("mean-minmax"))
+    mean_min, mean_max = (9 * -1.0 + (-1.0 + 4.0 / 49)) / 10, (9 * 3.0 + 43.0) / 10
+    expected = affine_params(mean_min, mean_max)  # float32 data: equal to float32 precision
+    assert p.zero_point == expected.zero_point and p.scale == pytest.approx(expected.scale, rel=1e-6)
 
 
 def test_percentile_matches_numpy():
@@ -120,5 +131,8 @@ def test_calibration_errors_name_the_tensor():
         activation_params(np.zeros(100), CalibrationOptions(), "layer3.conv")
     with pytest.raises(QuantuneError, match=r"fc: the FP32 activations hold NaN or Inf"):
         activation_params(np.array([1.0, np.inf]), CalibrationOptions(), "fc")
-    with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of minmax, percentile"):
+    with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of auto, minmax, mean-minmax, percentile"):
         CalibrationOptions("kl")
+    with pytest.raises(QuantuneError, match=r"fc: method auto chooses among the others per tensor by the error at its "
+                                            r"consumer layers"):
+        activation_params(np.ones(4), CalibrationOptions("auto"), "fc")
