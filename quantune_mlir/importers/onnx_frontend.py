@@ -98,6 +98,29 @@ def fold_batch_norm(model: onnx.ModelProto) -> int:
     return len(folded)
 
 
+def matmul_as_gemm(model: onnx.ModelProto) -> int:
+    """Turn MatMul(X, W) of a 2-D input and a constant 2-D weight [K, N] (PaddlePaddle's and tf2onnx's dense
+    layers) into Gemm(X, W^T, transB=1), the form nn.Linear exports to and the int8 layer matcher takes. The
+    weight's transpose is a new initializer; W itself stays for any other reader. Returns the count."""
+    graph = model.graph
+    inits = _initializers(graph)
+    changed = 0
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in inits or len(inits[node.input[1]].dims) != 2 \
+                or len(_shape(model, node.input[0])) != 2:
+            continue
+        transposed = f"{node.input[1]}.transposed"
+        if transposed not in inits:
+            weight = numpy_helper.to_array(inits[node.input[1]])
+            inits[transposed] = numpy_helper.from_array(np.ascontiguousarray(weight.T), transposed)
+            graph.initializer.append(inits[transposed])
+        node.op_type = "Gemm"
+        node.input[1] = transposed
+        node.attribute.append(onnx.helper.make_attribute("transB", 1))
+        changed += 1
+    return changed
+
+
 def _layer_id(node: onnx.NodeProto, weight_name: str, index: int) -> str:
     if weight_name.endswith(".weight"):
         return weight_name.removesuffix(".weight")
@@ -255,6 +278,8 @@ def import_onnx(path: Path, name: str, context: ir.Context,
     folded = fold_batch_norm(model)
     if folded:
         log.info("%s: folded %d batch norms into convs", name, folded)
+    if matmul_as_gemm(model):
+        log.info("%s: dense MatMul layers read as Gemm with a transposed weight", name)
     framework_layers = name_layers(model)
     _check_quantize_types(model, Path(path))
     model.graph.name = "main"  # the importer names the entry function after the graph; the runtime calls main

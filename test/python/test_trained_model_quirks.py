@@ -99,6 +99,39 @@ def test_an_onnx_conv_with_an_all_zero_bias_runs_int8(tmp_path):
     assert sqnr > 25.0
 
 
+def test_an_onnx_matmul_with_an_untransposed_constant_weight_runs_int8(tmp_path):
+    """PaddlePaddle and tf2onnx export dense layers as MatMul(x, W[K, N]) (+ Add): read as Gemm(x, W^T, transB=1),
+    the layer runs int8 (PP-OCR's text classifier kept its last layer FP32 before)."""
+    rng = np.random.default_rng(0)
+    weights = {"w": (rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32),
+               "dense": (rng.standard_normal((4, 5)) * 0.5).astype(np.float32),
+               "dense_bias": rng.standard_normal(5).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("MatMul", ["f", "dense"], ["m"], name="fc"),
+             helper.make_node("Add", ["m", "dense_bias"], ["out"], name="fc_bias")]
+    graph = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 5])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in weights.items()])
+    model = tmp_path / "dense.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    calibration = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "calibration.npz", inputs=calibration)
+    imported = api.import_model(model, build_dir=tmp_path / "build")
+    assert [(layer_id, imported.layers[layer_id].kind, imported.layers[layer_id].weight_shape)
+            for layer_id in imported.layers.ids] == [
+        ("conv", "conv", (4, 3, 3, 3)), ("fc", "linear", (5, 4))]
+    result = api.quantize_model(tmp_path / "build", calibration_data=str(tmp_path / "calibration.npz"),
+                                calibration_images=16)
+    assert result.plan.layers["fc"].precision == "int8" and result.audit.verdict("fc").verdict == "int8"
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {"input": x[None]})[0] for x in calibration[:8]])
+    actual = np.concatenate([api.load_module(result.vmfb)(x[None])[0] for x in calibration[:8]])
+    assert sqnr_db(expected, actual) > 25.0
+
+
 def _with_dynamic_dims(path, out, dims: dict[int, str]) -> None:
     model = onnx.load(str(path))
     for index, name in dims.items():
