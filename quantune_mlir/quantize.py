@@ -136,11 +136,11 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         append_results(entry_function(module, "main"), list(exposed.values()), list(exposed))
         aliases = {p.name: p.names for p in region.points}
         tied = [(p.names, p.params_name) for p in region.points if p.params_from is not None]
-        # the names of one tensor and of the tensors max pools and concatenations pass its int8 values to
         point_name = {p.value: p.name for p in region.points}
-        consumer_chains: dict[str, list[Chain]] = {}
+        consumer_chains: dict[str, list[Chain]] = {}  # per tensor, the int8 layers that read it
         for chain in region.chains.values():
             consumer_chains.setdefault(point_name[chain.layer.activation], []).append(chain)
+        # the names of one tensor and of the tensors max pools and concatenations pass its int8 values to
         families: dict[str, list[str]] = {}
         for point in region.points:
             families.setdefault(point.params_name, []).extend(point.names)

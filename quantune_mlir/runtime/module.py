@@ -174,10 +174,10 @@ class CompiledModule:
                       self.options.driver, self.options.threads)
 
 
-def run_over_batch(module: "CompiledModule | QemuModule", samples: np.ndarray) -> list[np.ndarray]:
-    """Every result of module for a batch of any size, in as many calls as the module's fixed batch needs (the
-    last one padded with zeros whose results are dropped), written into arrays for the whole batch (analysis
-    builds return gigabytes: no second copy)."""
+def run_over_batch(module, samples: np.ndarray) -> list[np.ndarray]:
+    """Every result of module (a CompiledModule or a QemuModule) for a batch of any size, in as many calls as the
+    module's fixed batch needs (the last one padded with zeros whose results are dropped), written into arrays for
+    the whole batch (analysis builds return gigabytes: no second copy)."""
     per_call = module.input_specs[0].shape[0]
     results: list[np.ndarray] = []
     for start in range(0, len(samples), per_call):

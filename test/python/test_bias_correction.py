@@ -13,7 +13,6 @@ from quantune_mlir.analysis.calibration import CalibrationOptions
 from quantune_mlir.analysis.int8_layer import contract
 from quantune_mlir.analyze import AnalysisOptions, _int8_run
 from quantune_mlir.decision.plan import PrecisionPlan
-from quantune_mlir.quantization import dequantize
 from quantune_mlir.quantize import QuantizeOptions, load_import, run_fp32
 from quantune_mlir.build_dir import IMPORT_MLIR, BuildDir
 from quantune_mlir.rewrite.chains import int8_region
