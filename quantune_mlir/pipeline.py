@@ -365,10 +365,10 @@ def _audit_summary(quantized) -> dict | None:
                         "contraction": v.contraction} for v in quantized.audit.layers]}
 
 
-def tool_versions() -> dict[str, str]:
+def tool_versions(packages: tuple[str, ...] = ("quantune-mlir", "iree-base-compiler", "iree-base-runtime", "torch",
+                                               "torch-mlir", "onnx", "numpy")) -> dict[str, str]:
     found = {}
-    for package in ("quantune-mlir", "iree-base-compiler", "iree-base-runtime", "torch", "torch-mlir", "onnx",
-                    "numpy"):
+    for package in packages:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

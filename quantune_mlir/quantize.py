@@ -148,7 +148,7 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
             entry_function(module, "main").attributes["function_type"]).value).inputs[0]).shape[0]
     if len(samples) < model_batch:
         raise QuantuneError(f"calibration needs at least {model_batch} samples (the model's batch), got {len(samples)}")
-    kept = samples_kept(module, len(samples))
+    kept = _samples_within(module, len(samples), KEPT_TENSOR_BYTES)
     if kept < len(samples) // model_batch * model_batch:
         log.warning("calibrating on the first %d of the %d samples: the tensors the analysis keeps take %.0f MB per "
                     "sample for this model, and %d fill %.0f GB", kept, len(samples),
@@ -236,19 +236,17 @@ def _result_bytes(module: ir.Module) -> tuple[int, int]:
                                 for t in function_type.results)
 
 
+def _samples_within(module: ir.Module, samples: int, budget_bytes: int) -> int:
+    """All the samples, or as many whole model batches as keep everything module's entry function returns for
+    them under budget_bytes (at least one batch)."""
+    model_batch, result_bytes = _result_bytes(module)
+    return max(1, min(samples // model_batch, budget_bytes // max(result_bytes, 1))) * model_batch
+
+
 def samples_per_call(module: ir.Module, samples: int) -> int:
     """How many samples one call of the batch-loop build of module (its entry function at the model's batch)
-    takes: all of them, or as many whole model batches as keep its results under CALL_RESULT_BYTES."""
-    model_batch, result_bytes = _result_bytes(module)
-    batches = max(1, min(samples // model_batch, CALL_RESULT_BYTES // max(result_bytes, 1)))
-    return batches * model_batch
-
-
-def samples_kept(module: ir.Module, samples: int) -> int:
-    """How many of the calibration samples the FP32 run of the instrumented module runs: all, or as many whole
-    model batches as keep every tensor it returns under KEPT_TENSOR_BYTES."""
-    model_batch, result_bytes = _result_bytes(module)
-    return max(1, min(samples // model_batch, KEPT_TENSOR_BYTES // max(result_bytes, 1))) * model_batch
+    takes: all of them, or as many as keep its results under CALL_RESULT_BYTES."""
+    return _samples_within(module, samples, CALL_RESULT_BYTES)
 
 
 def _given_activation_params(plan: PrecisionPlan, families: dict[str, list[str]]) -> dict[str, AffineParams]:

@@ -21,10 +21,10 @@ import numpy as np
 from ..quantization import AffineParams, dequantize, dequantize_weight, quantize, quantize_weight
 from ..rewrite.chains import Chain
 from ..rewrite.graph import Constants, layer_bias
-from .int8_layer import contract
+from .int8_layer import contract, fp32_result
 
-# At most this many samples feed the mean: a 3x3 conv's mean over 64 samples of 14x14 positions is settled, and
-# the cost (two float32 convolutions of the batch per layer) stays a few seconds for a 224x224 model
+# At most this many samples feed the mean (the FP32 run holds at most a few hundred of a 224x224 model): every
+# calibration sample of the real-model bench, and two float32 convolutions of them per layer
 MAX_SAMPLES = 256
 
 
@@ -43,7 +43,7 @@ def bias_correction(chain: Chain, constants: Constants, weight_scales: np.ndarra
     channel = (1, -1) + (1,) * (x.ndim - 2)
     bias = layer_bias(layer, constants).astype(np.float64)
     combined = x_params.scale * np.broadcast_to(scales, bias.shape)
-    fp32 = contract(layer, x, weight.astype(np.float32)) + bias.astype(np.float32).reshape(channel)
+    fp32 = fp32_result(layer, constants, x)
     int8 = contract(layer, x, dequantize_weight(quantize_weight(weight, scales), scales))
     int8 += (np.rint(bias / combined) * combined).astype(np.float32).reshape(channel)
     shift = -(int8.astype(np.float64) - fp32).mean(axis=channel_axes)

@@ -46,6 +46,12 @@ def int8_layer_output(chain: Chain, weight_scales: np.ndarray, constants: Consta
     return np.clip(q, q_lo, q_hi).astype(np.int8)
 
 
+def fp32_result(layer: Layer, constants: Constants, x) -> np.ndarray:
+    """The layer's FP32 result before its activation: its FP32 weights and bias on x (a float32 torch tensor)."""
+    result = contract(layer, x, constants.value_of(layer.weight).astype(np.float32))
+    return result + layer_bias(layer, constants).astype(np.float32).reshape((1, -1) + (1,) * (result.ndim - 2))
+
+
 def contract(layer: Layer, x, weight: np.ndarray) -> np.ndarray:
     """The layer's convolution (its padding, strides and groups) or matmul of x (a torch tensor, NCHW or NC)
     with weight, without bias, in x's dtype."""

@@ -18,8 +18,8 @@ by calibration before the rewrite.
 from __future__ import annotations
 
 import difflib
-import math
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -50,7 +50,7 @@ class LayerPlan:
 
     def to_json(self) -> dict | str:
         if self.precision == "fp32" or not any((self.weight_scales, self.input, self.output,
-                                                          self.bias_correction)):
+                                                    self.bias_correction)):
             return self.precision
         entry: dict = {"precision": self.precision}
         if self.weight_scales is not None:

@@ -131,17 +131,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def versions() -> dict[str, str]:
-    from importlib import metadata
-    found = {}
-    for package in ("iree-base-compiler", "openvino", "nncf", "onnxruntime", "torch"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST, help="where fetch.py set the models up")
@@ -155,13 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     import torch
+    from quantune_mlir.pipeline import tool_versions
     torch.set_num_threads(1)
     rows = [bench_model(name, args.dest.expanduser(), args.out, args.policy) for name in chosen]
     commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     record = {"command": " ".join(["python", "scripts/real_models/bench.py", *(argv or sys.argv[1:])]),
               "commit": commit, "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-              "versions": versions(), "policy": args.policy, "rows": rows}
+              "versions": tool_versions(("iree-base-compiler", "openvino", "nncf", "onnxruntime", "torch")), "policy": args.policy, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(record, indent=1))
     print(table(rows))

@@ -1,5 +1,6 @@
 // RUN: quantune-opt --quantune-apply-plan=plan=%S/Inputs/bias_correction_plan.json %s | FileCheck %s
 // RUN: not quantune-opt --quantune-apply-plan=plan=%S/Inputs/bias_correction_count_plan.json %s 2>&1 | FileCheck %s --check-prefix=COUNT
+// RUN: not quantune-opt --quantune-apply-plan=plan=%S/Inputs/unbiased_conv_plan.json %S/Inputs/unbiased_conv.mlir 2>&1 | FileCheck %s --check-prefix=NOBIAS
 
 // A plan's bias_correction is added to the layer's FP32 bias: the conv's broadcast and the linear layer's bias
 // add read a new constant (bias + correction), and the fp32 conv that shared the conv's bias constant keeps it.
@@ -14,6 +15,7 @@
 // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[FC_BIAS]] : tensor<1x2xf32>, tensor<2xf32>)
 
 // COUNT: error: layer 'conv': the plan gives 1 bias corrections for 2 output channels
+// NOBIAS: error: layer 'conv': the plan corrects the bias of a layer that adds none; drop its bias_correction
 func.func @main(%x: tensor<1x1x4x4xf32>) -> tensor<1x2xf32> {
   %zero = arith.constant 0.0 : f32
   %bias = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
