@@ -13,12 +13,19 @@ A pass is one runtime call where the batch's tensors are small (the 28x28 zoo), 
 
 Artifacts: 12_/13_ (the FP32 run's build), 21_int8_run.mlirbc, 22_int8_run_<host>.vmfb, 20_sensitivity.json
 and 20_sensitivity.png.
+
+The result is kept in quantune's cache (analyses/), keyed by the imported model, the calibration samples, the
+options and quantune's own code: a second build of the same model and data with another policy or target
+reuses it instead of running the two inferences again.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +35,9 @@ import numpy as np
 from .analysis.int8_layer import int8_layer_output
 from .analysis.metrics import LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db, weight_metrics
 from .analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
-from .build_dir import (INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
+from .build_dir import (IMPORT_MLIR, INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
                         SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name)
+from .cache import cache_dir
 from .decision.plan import PrecisionPlan
 from .errors import QuantuneError
 from .layers import LayerTable
@@ -73,13 +81,76 @@ class Analysis:
     seconds: dict[str, float]
     sensitivity_path: Path
     plot_path: Path
+    reused_from: Path | None = None  # the cache entry this analysis was read from, when it was not run here
+
+    def to_json(self) -> str:
+        return json.dumps({"schema_version": CACHE_SCHEMA, "sensitivity": json.loads(self.sensitivity.to_json()),
+                           "plan": json.loads(self.plan.to_json()), "fp32_only": self.fp32_only,
+                           "widened_channels": self.widened_channels, "range_methods": self.range_methods,
+                           "local_errors": self.local_errors, "samples": self.samples,
+                           "inferences": self.inferences, "seconds": self.seconds})
 
 
-def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions = AnalysisOptions()) -> Analysis:
-    """The sensitivity list of an imported build folder from two inferences of samples (model-ready inputs)."""
+CACHE_SCHEMA = 1
+
+
+def analysis_cache() -> Path:
+    """QUANTUNE_ANALYSIS_CACHE, else analyses/ in quantune's cache."""
+    return Path(os.environ.get("QUANTUNE_ANALYSIS_CACHE") or cache_dir("analyses"))
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    """quantune's own code: an analysis cached by other code is never read back."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.digest()
+
+
+def _cache_entry(build: BuildDir, samples: np.ndarray, options: AnalysisOptions) -> Path:
+    digest = hashlib.sha256(_code_digest())
+    digest.update((build / IMPORT_MLIR).read_bytes())
+    samples = np.ascontiguousarray(samples)
+    digest.update(f"{samples.dtype} {samples.shape} {options!r}".encode())
+    digest.update(samples.tobytes())
+    return analysis_cache() / f"{digest.hexdigest()[:40]}.json"
+
+
+def _read_cached(entry: Path, build: BuildDir, table: LayerTable) -> Analysis | None:
+    try:
+        data = json.loads(entry.read_text())
+        if data.get("schema_version") != CACHE_SCHEMA:
+            return None
+        sensitivity = SensitivityList.from_json(json.dumps(data["sensitivity"]), str(entry))
+        plan = PrecisionPlan.from_json(json.dumps(data["plan"]), table.ids, str(entry))
+        local = {layer: (float(s), float(m)) for layer, (s, m) in data["local_errors"].items()}
+        fields = (data["fp32_only"], data["widened_channels"], data["range_methods"], local, int(data["samples"]),
+                  int(data["inferences"]), data["seconds"])
+    except (OSError, ValueError, KeyError, TypeError, QuantuneError) as e:
+        log.warning("ignoring the cached analysis %s (%s): running the analysis", entry, e)
+        return None
+    with build.atomic(SENSITIVITY) as path:
+        path.write_text(sensitivity.to_json())
+    plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
+    return Analysis(sensitivity, plan, *fields, build / SENSITIVITY, plot, reused_from=entry)
+
+
+def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions = AnalysisOptions(), *,
+            reuse: bool = False) -> Analysis:
+    """The sensitivity list of an imported build folder from two inferences of samples (model-ready inputs).
+    reuse: read a cached analysis of the same model, samples, options and code instead, where there is one;
+    either way the result is cached."""
     build = BuildDir(build_dir)
     started = time.perf_counter()
     table = _layer_table(build)
+    entry = _cache_entry(build, samples, options)
+    if reuse and entry.is_file():
+        cached = _read_cached(entry, build, table)
+        if cached is not None:
+            log.info("analysis reused from %s (the same model, samples, options and quantune code; "
+                     "--fresh-analysis runs it again)", entry)
+            return cached
     log.info("analysis 1/2: the FP32 run on %d samples", len(samples))
     fp32 = run_fp32(build.path, PrecisionPlan.uniform(table, "int8"), samples, options.quantize,
                     options.host_target)
@@ -100,9 +171,16 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
     seconds["plot"] = time.perf_counter() - phase
     seconds["total"] = time.perf_counter() - started
-    return Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, local,
-                    fp32.samples,
-                    fp32.inferences + 1, seconds, build / SENSITIVITY, plot)
+    analysis = Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, local,
+                        fp32.samples, fp32.inferences + 1, seconds, build / SENSITIVITY, plot)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        scratch = entry.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(analysis.to_json())
+        os.replace(scratch, entry)  # whole or absent, also with two builds writing at once
+    except OSError as e:
+        log.warning("could not cache the analysis in %s (%s): the next build runs it again", entry.parent, e)
+    return analysis
 
 
 def _layer_table(build: BuildDir) -> LayerTable:

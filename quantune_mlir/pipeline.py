@@ -37,7 +37,7 @@ from .errors import QuantuneError
 from .evaluation import PairedComparison, logits_of, module_predictor, paired_comparison
 from .layers import LayerTable
 from .mlir import write_module
-from .quantize import compile_plan, lower_plan, rewrite_and_compile
+from .quantize import PlanCompileError, QuantizedBuild, compile_plan, lower_plan, rewrite_and_compile
 from .report.markdown import report_markdown
 from .report.plots import accuracy_curve, accuracy_vs_latency, sensitivity_bars
 from .runtime import CompiledModule, RuntimeOptions
@@ -66,6 +66,7 @@ class BuildOptions:
     extra_flags: tuple[str, ...] = ()  # to iree-compile, for the target's builds
     weights: Path | None = None
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # an ONNX model's dynamic inputs, fixed
+    reuse_analysis: bool = True  # read a cached analysis of the same model, samples, options and code
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Variants:
         self.measured: dict[frozenset[str], Measurement] = {}
         self.vmfbs: dict[frozenset[str], Path] = {}  # each measured build, for this machine
         self._classes: dict[frozenset[str], np.ndarray] = {}  # each build's predicted class per image
+        self.uncompilable: list[dict] = []  # candidates whose plans iree-compile rejected
         (build / VARIANTS).mkdir(parents=True, exist_ok=True)
 
     def measure(self, fp32_layers: list[str] | tuple[str, ...], vmfb: Path | None = None) -> Measurement:
@@ -113,6 +115,16 @@ class Variants:
             self._classes[key] = logits.argmax(1)
             log.info("%d FP32 layer(s) %s: %s", len(fp32_layers), list(fp32_layers), self.measured[key].describe())
         return self.measured[key]
+
+    def score(self, fp32_layers: list[str] | tuple[str, ...], measure: str) -> float:
+        """One measure of a candidate for a policy's walk: -inf where its plan does not compile, so that the
+        walk goes on past it."""
+        try:
+            return getattr(self.measure(fp32_layers), measure)
+        except PlanCompileError as e:
+            log.warning("%s; the policy skips this candidate", e)
+            self.uncompilable.append({"fp32_layers": list(fp32_layers), "error": str(e)})
+            return float("-inf")
 
     def compare(self, first: list[str] | tuple[str, ...], second: list[str] | tuple[str, ...]) -> PairedComparison:
         """Image by image, the variant keeping `first` FP32 against the one keeping `second` (both measured)."""
@@ -186,18 +198,20 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         api.relative_l2(a, e) for a, e in zip(CompiledModule(fp32_host)(*inputs), expected))
     seconds["fp32 compile and check"] = time.perf_counter() - phase
 
-    analysis = analyze(build.path, samples, options.analysis)
+    analysis = analyze(build.path, samples, options.analysis, reuse=options.reuse_analysis)
     seconds["analysis"] = analysis.seconds["total"]
 
     phase = time.perf_counter()
     fp32, fp32_logits = measure_vmfb(fp32_host, data, None, options)
     variants = Variants(build, analysis.plan, data, fp32_logits, options)
     fp32_layers, decision = choose_fp32_layers(policy, analysis, table, variants, fp32)
+    if variants.uncompilable:
+        decision["uncompilable_plans"] = list(variants.uncompilable)
     seconds["policy"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
-    plan = plan_keeping_fp32(analysis.plan, fp32_layers)
-    quantized = rewrite_and_compile(build.path, plan, options.target, options.analysis.quantize, options.extra_flags)
+    fp32_layers, quantized = _compile_or_move_on(build, analysis, fp32_layers, policy, decision, options)
+    plan = quantized.plan
     seconds["mixed rewrite and compile"] = time.perf_counter() - phase
 
     phase = time.perf_counter()
@@ -226,6 +240,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "widened_weight_scales": analysis.widened_channels,
         "bias_corrected_layers": [layer for layer in plan.int8_layers() if plan.layers[layer].bias_correction],
         "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
+                     "reused_from": None if analysis.reused_from is None else str(analysis.reused_from),
                      "range_methods": analysis.range_methods,
                      "calibration_data": options.calibration_data, "seconds": analysis.seconds,
                      "sensitivity_list": str(analysis.sensitivity_path), "ratios": dataclasses.asdict(
@@ -280,6 +295,27 @@ def _evaluation_data(build: BuildDir, table: LayerTable, options: BuildOptions) 
     return data
 
 
+def _compile_or_move_on(build: BuildDir, analysis: Analysis, fp32_layers: list[str], policy, decision: dict,
+                        options: BuildOptions) -> tuple[list[str], QuantizedBuild]:
+    """The chosen plan built for the target; where iree-compile rejects it (after its fallback without
+    speed-only flags), the policy's next candidate: one more layer FP32, down the sensitivity list. Every plan
+    given up on is in decision["uncompilable_plans"]. all-int8 has no next candidate and fails."""
+    chosen = list(fp32_layers)
+    while True:
+        try:
+            return chosen, rewrite_and_compile(build.path, plan_keeping_fp32(analysis.plan, chosen), options.target,
+                                               options.analysis.quantize, options.extra_flags)
+        except PlanCompileError as e:
+            remaining = [layer for layer in analysis.sensitivity.ranked
+                         if layer not in chosen and layer in analysis.plan.int8_layers()]
+            if policy.kind == "all-int8" or not remaining:
+                raise
+            log.warning("%s; --policy %s moves on to its next candidate, %s FP32 too", e, policy.spelling,
+                        remaining[0])
+            decision.setdefault("uncompilable_plans", []).append({"fp32_layers": list(chosen), "error": str(e)})
+            chosen.append(remaining[0])
+
+
 def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: Variants, fp32: Measurement
                        ) -> tuple[list[str], dict]:
     """The policy's FP32 layers and what it did to find them."""
@@ -303,11 +339,12 @@ def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: 
     if policy.kind == "accuracy":
         # without labels, the share of images on which a build agrees with FP32 (FP32's own is 100 %)
         measure = "top1" if variants.data.labels is not None else "agreement"
-        walk = accuracy_budget(ranked, lambda layers: getattr(variants.measure(layers), measure),
-                               getattr(fp32, measure), policy.value)
+        walk = accuracy_budget(ranked, lambda layers: variants.score(layers, measure), getattr(fp32, measure),
+                               policy.value)
         return walk.fp32_layers, {"evaluations": walk.evaluations, "measure": measure,
                                   f"fp32_{measure}": getattr(fp32, measure),
-                                  "trace": [{"fp32_layers": k, measure: a} for k, a in walk.trace]}
+                                  "trace": [{"fp32_layers": k, measure: a if np.isfinite(a) else None}  # None: no build
+                                            for k, a in walk.trace]}
     raise QuantuneError(f"--policy {policy.spelling} is not supported by quantune build")
 
 

@@ -2,6 +2,7 @@
 The artifacts it writes into the build folder are named in build_dir.py (12_ to 50_..._quantized)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -17,7 +18,7 @@ from .analysis.calibration import CalibrationOptions, activation_params
 from .analysis.range_choice import CANDIDATES as RANGE_CANDIDATES, Consumer, least_error_range
 from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
                         audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name)
-from .compile import compile_file, get_target
+from .compile import CompileError, compile_file, get_target
 from .compile.audit import KernelAudit, compile_and_audit
 from .decision.plan import LayerPlan, PrecisionPlan
 from .errors import QuantuneError
@@ -306,6 +307,28 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
         return module, tuple(exposed_names(entry_function(module, "main")))
 
 
+class PlanCompileError(CompileError):
+    """iree-compile rejected a plan's module, even without its speed-only flags; names the plan's FP32 layers,
+    which a policy can change."""
+
+    def __init__(self, message: str, fp32_layers: tuple[str, ...]):
+        super().__init__(message)
+        self.fp32_layers = fp32_layers
+
+
+@contextlib.contextmanager
+def naming_the_plan(plan: PrecisionPlan, target: str):
+    try:
+        yield
+    except PlanCompileError:
+        raise
+    except CompileError as e:
+        fp32 = tuple(layer for layer, chosen in plan.layers.items() if chosen.precision == "fp32")
+        shown = ", ".join(fp32[:6]) + (f" and {len(fp32) - 6} more" if len(fp32) > 6 else "")
+        kept = f"keeping {len(fp32)} layer(s) FP32 ({shown})" if fp32 else "with every layer int8"
+        raise PlanCompileError(f"the plan {kept} does not compile for {target}: {e}", fp32) from None
+
+
 def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name: str, *, target: str = "x86_64",
                  options: QuantizeOptions = QuantizeOptions(), batch: int | None = None) -> tuple[Path, tuple[str, ...]]:
     """A calibrated plan lowered and compiled without the audit, for the builds this machine runs: with the
@@ -318,7 +341,8 @@ def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name
     with build.atomic(mlir_name) as path:
         write_module(module, path, bytecode=True)
     flags = get_target(target).for_analysis(int8=True) if batch is not None else get_target(target).for_int8()
-    return compile_file(build / mlir_name, flags, build / vmfb_name, failure_dir=build.path), exposed
+    with naming_the_plan(plan, target):
+        return compile_file(build / mlir_name, flags, build / vmfb_name, failure_dir=build.path), exposed
 
 
 def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",
@@ -339,14 +363,15 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     started = time.perf_counter()
     compile_target, output = get_target(target).for_int8(), build / quantized_vmfb_name(target)
     audit = audit_path = None
-    if compile_target.arch == "any":
-        vmfb = compile_file(build / LOWERED_MLIR, compile_target, output, extra_flags=extra_flags,
-                            failure_dir=build.path)
-    else:
-        audit = compile_and_audit(build / LOWERED_MLIR, compile_target, output, layers=tuple(plan.layers),
-                                  extra_flags=extra_flags, dump_dir=build / audit_dump_name(target),
-                                  failure_dir=build.path)
-        vmfb = output
+    with naming_the_plan(plan, target):
+        if compile_target.arch == "any":
+            vmfb = compile_file(build / LOWERED_MLIR, compile_target, output, extra_flags=extra_flags,
+                                failure_dir=build.path)
+        else:
+            audit = compile_and_audit(build / LOWERED_MLIR, compile_target, output, layers=tuple(plan.layers),
+                                      extra_flags=extra_flags, dump_dir=build / audit_dump_name(target),
+                                      failure_dir=build.path)
+            vmfb = output
         with build.atomic(audit_name(target)) as path:
             path.write_text(audit.to_json())
         audit_path = build / audit_name(target)

@@ -161,7 +161,8 @@ def worker(candidate: str, folder: Path, threads: int, iterations: int) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         session = ort.InferenceSession(str(artifact), options, providers=["CPUExecutionProvider"])
-        run = lambda: session.run(None, {"input": x})  # noqa: E731
+        feed = {session.get_inputs()[0].name: x}
+        run = lambda: session.run(None, feed)  # noqa: E731
     else:
         import openvino as ov
         compiled = ov.Core().compile_model(str(artifact), "CPU", {"PERFORMANCE_HINT": "LATENCY",

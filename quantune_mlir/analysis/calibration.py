@@ -1,5 +1,6 @@
 """Activation ranges from FP32 activations: min/max, the mean of each sample's min/max (OpenVINO NNCF's default),
-percentile, entropy (KL) and MSE-optimal clipping; `auto` chooses among them per tensor (range_choice.py)."""
+`hybrid` (that mean for feature maps, min/max for feature vectors), percentile, entropy (KL) and MSE-optimal
+clipping; `auto` chooses among them per tensor (range_choice.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,14 +10,15 @@ import numpy as np
 from ..errors import QuantuneError
 from ..quantization import INT_RANGES, AffineParams, affine_params, dequantize, quantize
 
-METHODS = ("auto", "minmax", "mean-minmax", "percentile", "entropy", "mse")
+METHODS = ("hybrid", "auto", "minmax", "mean-minmax", "percentile", "entropy", "mse")
 
 
 @dataclass(frozen=True)
 class CalibrationOptions:
-    # OpenVINO NNCF's default too: on ImageNet MobileNetV2 with real photos 4 dB more output SQNR than minmax (and
-    # than auto); on the Fashion-MNIST zoo minmax keeps 19 dB more (docs/analysis.md, "Activation ranges")
-    method: str = "mean-minmax"
+    # On ImageNet MobileNetV2 with real photos as good as mean-minmax (4 dB more output SQNR than minmax); on
+    # PP-OCR's MobileNetV3, whose squeeze-excite vectors mean-minmax clips, 9 dB more than mean-minmax
+    # (docs/analysis.md, "Activation ranges")
+    method: str = "hybrid"
     percentile: float = 99.99  # for method percentile: the two-sided percentile kept
     activation_dtype: str = "int8"
     symmetric_activations: bool = False
@@ -47,11 +49,21 @@ def activation_params(samples: np.ndarray, options: CalibrationOptions, name: st
         raise QuantuneError(f"{name}: no calibration values")
     if not np.isfinite(x).all():
         raise QuantuneError(f"{name}: the FP32 activations hold NaN or Inf; check the model and the data")
-    lo, hi = _range(x, options) if options.method != "mean-minmax" else _mean_range(batch)
+    lo, hi = _mean_range(batch) if _sample_mean(batch, options.method) else _range(x, options)
     if hi - lo <= 0 or max(abs(lo), abs(hi)) == 0:
         raise QuantuneError(f"{name}: the activations have zero range ({lo} to {hi}) on the calibration data; "
                             "keep this layer in fp32 or calibrate with more varied data")
     return affine_params(lo, hi, options.activation_dtype, options.symmetric_activations)
+
+
+def _sample_mean(batch: np.ndarray, method: str) -> bool:
+    """Whether the range is the mean of the samples' ranges: always under mean-minmax; under hybrid for feature
+    maps only. A feature vector (pooled features, a squeeze-excite gate's input, a dense layer's input) holds
+    one value per channel: each sample's extremes are a few channels' values, not rare outliers among many, and
+    their mean clips what most samples need."""
+    if method == "mean-minmax":
+        return True
+    return method == "hybrid" and batch.ndim > 2 and int(np.prod(batch.shape[2:])) > 1
 
 
 def _mean_range(batch: np.ndarray) -> tuple[float, float]:
@@ -62,7 +74,7 @@ def _mean_range(batch: np.ndarray) -> tuple[float, float]:
 
 def _range(x: np.ndarray, options: CalibrationOptions) -> tuple[float, float]:
     lo, hi = float(x.min()), float(x.max())
-    if options.method == "minmax":
+    if options.method in ("minmax", "hybrid"):
         return lo, hi
     if options.method == "percentile":
         tail = 100.0 - options.percentile

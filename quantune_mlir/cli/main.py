@@ -208,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--one-at-a-time", action="store_true", help="also run the one-layer-at-a-time baseline "
                    "(one compile and inference per layer) and compare its time and ranking")
     p.add_argument("--threads", type=_at_least(1), default=1)
+    p.add_argument("--fresh-analysis", action="store_true", help="run the two-inference analysis even where "
+                   "quantune's cache holds one of the same model, calibration data and options")
 
     p = sub.add_parser("analyze", help="the sensitivity list of a build folder from two inferences "
                        "(20_sensitivity.json, 20_sensitivity.png)")
@@ -251,10 +253,15 @@ def _summary(report: dict, build_dir: Path) -> str:
     lines = [f"{report['model']}: {len(report['fp32_layers'])} of {report['layers']} layers FP32 "
              f"({report['policy']}): {', '.join(report['fp32_layers']) or 'none'}",
              f"analysis: {analysis['inferences']} inferences of {analysis['samples']} samples, "
-             f"{analysis['seconds']['total']:.1f} s; sensitivity list {analysis['sensitivity_list']}"]
+             f"{analysis['seconds']['total']:.1f} s" + (f" (reused from {analysis['reused_from']})"
+                                                         if analysis["reused_from"] else "") +
+             f"; sensitivity list {analysis['sensitivity_list']}"]
     if report["fp32_only_layers"]:
         lines.insert(1, "  and FP32 because they cannot run int8: " + "; ".join(
             f"{layer} ({why})" for layer, why in report["fp32_only_layers"].items()))
+    if (report.get("decision") or {}).get("uncompilable_plans"):
+        lines.append(f"{len(report['decision']['uncompilable_plans'])} plan(s) iree-compile rejected, which the "
+                     "policy moved past (60_report.md)")
     if report["compile_fallbacks"]:
         lines.append(f"{len(report['compile_fallbacks'])} module(s) compiled again without speed-only flags that "
                      "iree-compile rejected: " + ", ".join(note["module"] for note in report["compile_fallbacks"]))
@@ -347,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                 calibration_data=args.calibration_data, calibration_images=args.calibration_images,
                 eval_data=args.eval_data, eval_images=args.eval_images, curve=args.curve,
                 random_draws=args.random_draws, one_at_a_time=args.one_at_a_time, threads=args.threads,
-                extra_flags=tuple(extra_flags), weights=args.weights, input_shapes=tuple(args.input_shape))
+                extra_flags=tuple(extra_flags), weights=args.weights, input_shapes=tuple(args.input_shape),
+                reuse_analysis=not args.fresh_analysis)
             report = api.build(args.model, build_dir, options)
             print(_summary(report, build_dir))
         elif args.command == "analyze":

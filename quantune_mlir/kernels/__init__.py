@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import cache_dir
 from ..errors import QuantuneError
 from .. import children
 
@@ -137,9 +138,6 @@ def get_library(name: str) -> KernelLibrary:
     return LIBRARIES[name]
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quantune" / "kernels"
-
 
 def _zig_version() -> str:
     return _zig("version").strip()
@@ -168,7 +166,7 @@ def build(name: str, part: str = "conv") -> BuiltLibrary:
     flags = library.flags()
     headers = [h.read_text() for h in sorted(SOURCE_DIR.glob("*.h"))]  # what the sources may include
     digest = hashlib.sha256("\0".join([source.read_text(), *headers, *flags, _zig_version()]).encode()).hexdigest()[:16]
-    folder = cache_dir() / f"{source.stem}-{digest}"
+    folder = cache_dir("kernels", f"{source.stem}-{digest}")
     built = BuiltLibrary(library, folder / f"{source.stem}.o", folder / f"{source.stem}.s")
     if built.object.is_file() and built.assembly.is_file():
         return built

@@ -62,6 +62,9 @@ def report_markdown(report: dict) -> str:
     if report["fp32_only_layers"]:
         lines += ["Always FP32 (cannot run int8): " + "; ".join(
             f"`{layer}`: {why}" for layer, why in report["fp32_only_layers"].items()), ""]
+    if decision.get("uncompilable_plans"):
+        lines += ["Plans iree-compile rejected, which the policy moved past: " + "; ".join(
+            f"{len(p['fp32_layers'])} FP32 layer(s): {p['error']}" for p in decision["uncompilable_plans"]), ""]
     if report["compile_fallbacks"]:
         lines += ["Compiled again without speed-only flags after iree-compile rejected them (same values, other "
                   "speed): " + "; ".join(f"`{note['module']}` without {' '.join(note['dropped_flags'])} "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import cache_dir
 from ..errors import QuantuneError
 from .module import read_signature
 from .. import children
@@ -53,9 +54,6 @@ def check_emulator() -> Path:
                             f"{origin}; install with `{APT_INSTALL}`")
     return Path(qemu)
 
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quantune"
 
 
 def iree_run_module() -> Path:

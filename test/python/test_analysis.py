@@ -67,6 +67,26 @@ def test_the_analysis_runs_exactly_two_inferences(squeezenet, invocations):
     assert np.mean([e.local_activation_sqnr_db - e.metrics.activation_sqnr_db for e in deep]) > 2.0
 
 
+def test_a_second_analysis_of_the_same_model_and_samples_is_read_from_the_cache(squeezenet, invocations):
+    folder, samples = squeezenet
+    samples = samples[:24]  # not the samples the other tests analyse
+    first = analyze(folder, samples, reuse=True)
+    assert first.reused_from is None and len(invocations) == 2
+    (folder / SENSITIVITY).unlink()
+    again = analyze(folder, samples, reuse=True)
+    assert len(invocations) == 2 and again.reused_from is not None and again.reused_from.is_file()
+    assert again.sensitivity == first.sensitivity and again.plan == first.plan
+    assert (again.local_errors, again.range_methods, again.inferences) == \
+        (first.local_errors, first.range_methods, first.inferences)
+    assert SensitivityList.from_json((folder / SENSITIVITY).read_text()) == first.sensitivity
+    # other samples, or a fresh analysis asked for, run the two inferences again
+    assert analyze(folder, samples[:16], reuse=True).reused_from is None and len(invocations) == 4
+    assert analyze(folder, samples).reused_from is None and len(invocations) == 6
+    # an unreadable entry is ignored with a warning, not an error
+    again.reused_from.write_text("{")
+    assert analyze(folder, samples, reuse=True).reused_from is None and len(invocations) == 8
+
+
 def test_the_batched_fp32_run_equals_pytorch_sample_by_sample(squeezenet):
     folder, samples = squeezenet
     fp32 = run_fp32(folder, PrecisionPlan.uniform(api.load_layer_table(folder), "int8"), samples[:8])

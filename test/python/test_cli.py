@@ -43,7 +43,7 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
     assert len(report["int8_layers"]) == report["layers"] - 1
     assert report["bias_corrected_layers"] and set(report["bias_corrected_layers"]) <= set(report["int8_layers"])
     methods = report["analysis"]["range_methods"]
-    assert set(methods) == {"mean-minmax"} and methods["mean-minmax"] > 0, methods
+    assert set(methods) == {"hybrid"} and methods["hybrid"] > 0, methods
     evaluation = report["evaluation"]
     assert evaluation["images"] == 200 and evaluation["fp32"]["agreement"] == 100.0
     assert evaluation["all_int8"]["agreement"] >= 95.0 and evaluation["mixed"]["latency_ms"] > 0

@@ -12,7 +12,7 @@ import pytest
 
 from quantune_mlir import api
 from quantune_mlir.decision.plan import PrecisionPlan
-from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
+from quantune_mlir.quantize import PlanCompileError, QuantizeOptions, calibrate, rewrite_and_compile
 
 
 def plan_shapes(layer_ids: list[str], seed: int) -> dict[str, list[str]]:
@@ -108,3 +108,16 @@ def test_the_imagenet_mobilenet_v2_plan_that_iree_rejected_builds(tmp_path):
     sample = api.build_calibration_samples(tmp_path, "fashion-mnist", 1)
     (logits,) = api.load_module(build.vmfb)(sample)
     assert logits.shape == (1, 1000) and np.isfinite(logits).all()
+
+
+def test_a_plan_iree_compile_rejects_names_its_fp32_layers(imported):
+    """What a failure that no fallback mends says: the plan's FP32 layers, then iree-compile's error (here an
+    unknown CPU passed through, which every flag set keeps)."""
+    folder, layer_ids = imported("squeezenet1_1-small")
+    plan = PrecisionPlan.uniform(api.load_layer_table(folder), "int8").with_precision(layer_ids[1], "fp32")
+    calibrated = calibrate(folder, plan, api.build_calibration_samples(folder, "fashion-mnist", 4), QuantizeOptions())
+    with pytest.raises(PlanCompileError, match=rf"the plan keeping 1 layer\(s\) FP32 \({layer_ids[1]}\) does not "
+                       r"compile for x86_64: iree-compile failed for target x86_64: .*no-such-cpu") as caught:
+        rewrite_and_compile(folder, calibrated, "x86_64", QuantizeOptions(),
+                            ("--iree-llvmcpu-target-cpu=no-such-cpu",))
+    assert caught.value.fp32_layers == (layer_ids[1],)

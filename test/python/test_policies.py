@@ -98,3 +98,34 @@ def test_policy_spellings(text, policy):
 def test_bad_policy_spellings_name_the_forms(text):
     with pytest.raises(QuantuneError, match=rf"--policy {text}: .*top-k"):
         parse_policy(text)
+
+
+def test_a_policy_moves_past_a_plan_iree_compile_rejects(monkeypatch, tmp_path):
+    """The decision logic alone: which plans the compiler rejects is given here (the fallback that compiles such
+    plans, and the error that names their layers, run the real iree-compile in test_plan_space.py)."""
+    from types import SimpleNamespace
+
+    from quantune_mlir import pipeline
+    from quantune_mlir.quantize import PlanCompileError
+
+    rejected = [frozenset(), frozenset({"body"})]
+    built = []
+
+    def rewrite_and_compile(build_dir, plan, *args):
+        fp32 = frozenset(layer for layer, chosen in plan.layers.items() if chosen.precision == "fp32")
+        if fp32 in rejected:
+            raise PlanCompileError(f"the plan keeping {sorted(fp32)} does not compile", tuple(fp32))
+        built.append(fp32)
+        return SimpleNamespace(plan=plan)
+
+    monkeypatch.setattr(pipeline, "rewrite_and_compile", rewrite_and_compile)
+    analysis = SimpleNamespace(plan=PrecisionPlan.uniform(TABLE, "int8"),
+                               sensitivity=SimpleNamespace(ranked=RANKED))
+    decision = {}
+    chosen, _ = pipeline._compile_or_move_on(SimpleNamespace(path=tmp_path), analysis, [], parse_policy("top-k:0"),
+                                             decision, pipeline.BuildOptions())
+    assert chosen == ["body", "fc"] and built == [frozenset(chosen)]
+    assert [p["fp32_layers"] for p in decision["uncompilable_plans"]] == [[], ["body"]]
+    with pytest.raises(PlanCompileError, match="does not compile"):
+        pipeline._compile_or_move_on(SimpleNamespace(path=tmp_path), analysis, [], parse_policy("all-int8"), {},
+                                     pipeline.BuildOptions())

@@ -119,6 +119,20 @@ def test_mean_minmax_averages_each_samples_range():
     assert p.zero_point == expected.zero_point and p.scale == pytest.approx(expected.scale, rel=1e-6)
 
 
+def test_hybrid_averages_the_samples_ranges_of_feature_maps_only():
+    maps = np.tile(np.linspace(-1.0, 3.0, 48, dtype=np.float32).reshape(1, 3, 4, 4), (10, 1, 1, 1))
+    maps[0, 0, 0, 0] = -21.0
+    mean_min = (9 * -1.0 - 21.0) / 10
+    assert activation_params(maps, CalibrationOptions("hybrid")) == activation_params(maps, CalibrationOptions(
+        "mean-minmax")) and activation_params(maps, CalibrationOptions("hybrid")).zero_point == \
+        affine_params(mean_min, 3.0).zero_point
+    # a vector per sample (pooled features, a squeeze-excite gate's input): each sample's extremes are a few
+    # channels, not outliers, so its range is the min/max
+    for vectors in (maps.reshape(10, 48), maps.reshape(10, 48, 1, 1)):
+        assert activation_params(vectors, CalibrationOptions("hybrid")) == \
+            activation_params(vectors, CalibrationOptions("minmax")) == affine_params(-21.0, 3.0)
+
+
 def test_percentile_matches_numpy():
     x = np.arange(10_001, dtype=np.float32) - 5000
     p = activation_params(x, CalibrationOptions("percentile", percentile=99.0), "t")
@@ -131,7 +145,7 @@ def test_calibration_errors_name_the_tensor():
         activation_params(np.zeros(100), CalibrationOptions(), "layer3.conv")
     with pytest.raises(QuantuneError, match=r"fc: the FP32 activations hold NaN or Inf"):
         activation_params(np.array([1.0, np.inf]), CalibrationOptions(), "fc")
-    with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of auto, minmax, mean-minmax, percentile"):
+    with pytest.raises(QuantuneError, match=r"unknown calibration method 'kl': choose one of hybrid, auto, minmax, mean-minmax, percentile"):
         CalibrationOptions("kl")
     with pytest.raises(QuantuneError, match=r"fc: method auto chooses among the others per tensor by the error at its "
                                             r"consumer layers"):
