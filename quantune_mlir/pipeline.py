@@ -306,8 +306,8 @@ def _compile_or_move_on(build: BuildDir, analysis: Analysis, fp32_layers: list[s
             return chosen, rewrite_and_compile(build.path, plan_keeping_fp32(analysis.plan, chosen), options.target,
                                                options.analysis.quantize, options.extra_flags)
         except PlanCompileError as e:
-            remaining = [layer for layer in analysis.sensitivity.ranked
-                         if layer not in chosen and layer in analysis.plan.int8_layers()]
+            int8_capable = set(analysis.plan.int8_layers())
+            remaining = [layer for layer in analysis.sensitivity.ranked if layer not in chosen and layer in int8_capable]
             if policy.kind == "all-int8" or not remaining:
                 raise
             log.warning("%s; --policy %s moves on to its next candidate, %s FP32 too", e, policy.spelling,

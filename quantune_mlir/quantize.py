@@ -372,6 +372,7 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
                                       extra_flags=extra_flags, dump_dir=build / audit_dump_name(target),
                                       failure_dir=build.path)
             vmfb = output
+    if audit is not None:
         with build.atomic(audit_name(target)) as path:
             path.write_text(audit.to_json())
         audit_path = build / audit_name(target)

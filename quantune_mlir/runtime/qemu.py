@@ -55,7 +55,6 @@ def check_emulator() -> Path:
     return Path(qemu)
 
 
-
 def iree_run_module() -> Path:
     """The aarch64 iree-run-module of the iree-base-runtime version installed here (the one whose compiler
     made the module), extracted once from its manylinux aarch64 wheel into the cache."""
