@@ -132,11 +132,13 @@ def compile_model(source: Path | str, target: str = "x86_64", *, output: Path | 
     else:
         mlir, out_dir = source, source.parent
     output = Path(output) if output else out_dir / vmfb_name(target)
-    if not source.is_dir():
-        return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+    if not source.is_dir():  # lowered MLIR names its kernel objects relative to its own folder
+        return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir,
+                            object_dir=mlir.parent)
     with BuildDir(out_dir).writing("quantune compile"):
         try:
-            return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir)
+            return compile_file(mlir, target_spec, output, extra_flags=tuple(extra_flags), failure_dir=out_dir,
+                                flags_file=output.with_suffix(".flags"))
         except CompileError:
             parse_module(mlir, ir.Context())  # a damaged import is named with the way out, not by iree-compile
             raise

@@ -115,6 +115,10 @@ class BuildDir:
             raise QuantuneError(f"cannot write the build folder {self.path} ({e.strerror}): choose a writable "
                                 "output folder with -o") from None
 
+    def name_of(self, artifact: Path) -> str:
+        """An artifact's path relative to the folder (as the report records it)."""
+        return os.path.relpath(artifact, self.path)
+
     @contextlib.contextmanager
     def atomic(self, name: str) -> Iterator[Path]:
         """Yields a temporary path beside the artifact; it replaces the artifact only if the block succeeds."""

@@ -225,13 +225,13 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
     curve = accuracy_points(rankings, candidates, variants, options) if options.curve else []
     seconds["evaluation and curve"] = time.perf_counter() - phase
 
-    plots = {"sensitivity": str(sensitivity_bars(analysis.sensitivity, build / "61_sensitivity_plan.png",
-                                                 fp32_layers=frozenset(fp32_layers)))}
+    plots = {"sensitivity": sensitivity_bars(analysis.sensitivity, build / "61_sensitivity_plan.png",
+                                             fp32_layers=frozenset(fp32_layers))}
     if curve:
-        plots["accuracy_vs_fp32_layers"] = str(accuracy_curve(curve, fp32, table.model,
-                                                              build / "62_accuracy_vs_fp32_layers.png"))
-        plots["accuracy_vs_latency"] = str(accuracy_vs_latency(curve, fp32, table.model,
-                                                               build / "63_accuracy_vs_latency.png"))
+        plots["accuracy_vs_fp32_layers"] = accuracy_curve(curve, fp32, table.model,
+                                                          build / "62_accuracy_vs_fp32_layers.png")
+        plots["accuracy_vs_latency"] = accuracy_vs_latency(curve, fp32, table.model,
+                                                           build / "63_accuracy_vs_latency.png")
     seconds["total"] = time.perf_counter() - started
     report = {
         "model": table.model, "target": options.target, "policy": options.policy, "decision": decision,
@@ -240,15 +240,15 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "widened_weight_scales": analysis.widened_channels,
         "bias_corrected_layers": [layer for layer in plan.int8_layers() if plan.layers[layer].bias_correction],
         "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
-                     "reused_from": None if analysis.reused_from is None else str(analysis.reused_from),
+                     "reused_from": None if analysis.reused_from is None else analysis.reused_from.name,
                      "range_methods": analysis.range_methods,
                      "calibration_data": options.calibration_data, "seconds": analysis.seconds,
-                     "sensitivity_list": str(analysis.sensitivity_path), "ratios": dataclasses.asdict(
+                     "sensitivity_list": build.name_of(analysis.sensitivity_path), "ratios": dataclasses.asdict(
                          analysis.sensitivity.ratios), "activation_error": analysis.sensitivity.activation_error,
                      "ranked": [{"layer": e.layer, "score": e.score, **dataclasses.asdict(e.metrics),
                                  "local_activation_sqnr_db": e.local_activation_sqnr_db}
                                 for e in analysis.sensitivity.entries]},
-        "plan": str(quantized.plan_path),
+        "plan": build.name_of(quantized.plan_path),
         "evaluation": {"data": data.name, "images": len(data), "threads": options.threads,
                        "latency_iterations": options.latency_iterations, "measured_on": HOST,
                        "fp32": fp32.to_json(), "all_int8": all_int8.to_json(), "mixed": mixed.to_json()},
@@ -256,10 +256,11 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "size": {"weights_bytes": {"fp32": model_bytes(table, table.ids), "all_int8": model_bytes(table, []),
                                    "mixed": model_bytes(table, fp32_layers)},
                  "vmfb_bytes": {"fp32": fp32_target.stat().st_size, "mixed": quantized.vmfb.stat().st_size}},
-        "artifacts": {"fp32_vmfb": str(fp32_target), "mixed_vmfb": str(quantized.vmfb),
-                      "all_int8_host_vmfb": str(variants.vmfbs[frozenset()]),
-                      "lowered_mlir": str(quantized.lowered_mlir),
-                      "audit": str(quantized.audit_path) if quantized.audit_path else None},
+        # paths inside the build folder, relative to it: the report reads the same wherever the folder goes
+        "artifacts": {"fp32_vmfb": build.name_of(fp32_target), "mixed_vmfb": build.name_of(quantized.vmfb),
+                      "all_int8_host_vmfb": build.name_of(variants.vmfbs[frozenset()]),
+                      "lowered_mlir": build.name_of(quantized.lowered_mlir),
+                      "audit": build.name_of(quantized.audit_path) if quantized.audit_path else None},
         "audit": _audit_summary(quantized),
         "compile_fallbacks": [json.loads(note.read_text()) for note in sorted(build.path.rglob("*.fallback.json"))],
         "curve": curve,
@@ -269,7 +270,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "flags": {"fp32": get_target(options.target).flags() + list(options.extra_flags),
                   "int8": target.for_int8().flags() + list(options.extra_flags)},
         "versions": tool_versions(),
-        "plots": plots,
+        "plots": {name: build.name_of(path) for name, path in plots.items()},
         "seconds": seconds,
     }
     with build.atomic(REPORT) as path:
@@ -359,7 +360,8 @@ def profile_layer_costs(build: BuildDir, plan: PrecisionPlan, table: LayerTable,
     with folder.atomic("int8.mlirbc") as path:
         write_module(module, path, bytecode=True)
     int8_audit = compile_and_audit(folder / "int8.mlirbc", get_target(HOST).for_int8(), folder / f"int8_{HOST}.vmfb",
-                                   layers=table.ids, dump_dir=folder / "int8_dump", failure_dir=build.path)
+                                   layers=table.ids, dump_dir=folder / "int8_dump", failure_dir=build.path,
+                                   object_dir=build.path)
     fp32 = layer_costs(fp32_audit, dispatch_times(folder / f"fp32_{HOST}.vmfb", (sample,)))
     int8 = layer_costs(int8_audit, dispatch_times(folder / f"int8_{HOST}.vmfb", (sample,)))
     return {layer: (fp32[layer], int8[layer]) for layer in plan.int8_layers()}

@@ -29,6 +29,7 @@ from .rewrite.apply_plan import apply_plan
 from .rewrite.chains import Chain, int8_region, layers_by_id
 from .rewrite.batch_loop import BatchLoop
 from .rewrite.expose_layer_outputs import append_results, entry_function, exposed_names
+from .rewrite.extern_conv import linked_objects
 from .rewrite.graph import Constants, Layer, element_dtype
 from .rewrite.lower_quant import LowerQuant
 from .runtime import CompiledModule, run_over_batch
@@ -303,6 +304,7 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
     lowering = LowerQuant(expose_int8=options.expose_int8, kernels=library.name if library else "",
                           kernel_target=key, cost_model=options.cost_model)
     run_passes(module, [lowering], failure_dir=build.path)
+    kernels.place_linked_objects(linked_objects(module), build.path)
     with module.context:
         return module, tuple(exposed_names(entry_function(module, "main")))
 
@@ -342,7 +344,8 @@ def compile_plan(build: BuildDir, plan: PrecisionPlan, mlir_name: str, vmfb_name
         write_module(module, path, bytecode=True)
     flags = get_target(target).for_analysis(int8=True) if batch is not None else get_target(target).for_int8()
     with naming_the_plan(plan, target):
-        return compile_file(build / mlir_name, flags, build / vmfb_name, failure_dir=build.path), exposed
+        return compile_file(build / mlir_name, flags, build / vmfb_name, failure_dir=build.path,
+                            object_dir=build.path), exposed
 
 
 def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str = "x86_64",
@@ -364,13 +367,14 @@ def rewrite_and_compile(build_dir: Path | str, plan: PrecisionPlan, target: str 
     compile_target, output = get_target(target).for_int8(), build / quantized_vmfb_name(target)
     audit = audit_path = None
     with naming_the_plan(plan, target):
+        # beside the module, the flags that made it: `iree-compile @50_<target>_quantized.flags
+        # --iree-hal-executable-object-search-path=<the folder> 41_lowered.mlirbc` gives the same bytes
+        where = {"failure_dir": build.path, "object_dir": build.path, "flags_file": output.with_suffix(".flags")}
         if compile_target.arch == "any":
-            vmfb = compile_file(build / LOWERED_MLIR, compile_target, output, extra_flags=extra_flags,
-                                failure_dir=build.path)
+            vmfb = compile_file(build / LOWERED_MLIR, compile_target, output, extra_flags=extra_flags, **where)
         else:
             audit = compile_and_audit(build / LOWERED_MLIR, compile_target, output, layers=tuple(plan.layers),
-                                      extra_flags=extra_flags, dump_dir=build / audit_dump_name(target),
-                                      failure_dir=build.path)
+                                      extra_flags=extra_flags, dump_dir=build / audit_dump_name(target), **where)
             vmfb = output
     if audit is not None:
         with build.atomic(audit_name(target)) as path:

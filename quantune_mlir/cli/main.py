@@ -253,9 +253,9 @@ def _summary(report: dict, build_dir: Path) -> str:
     lines = [f"{report['model']}: {len(report['fp32_layers'])} of {report['layers']} layers FP32 "
              f"({report['policy']}): {', '.join(report['fp32_layers']) or 'none'}",
              f"analysis: {analysis['inferences']} inferences of {analysis['samples']} samples, "
-             f"{analysis['seconds']['total']:.1f} s" + (f" (reused from {analysis['reused_from']})"
+             f"{analysis['seconds']['total']:.1f} s" + (" (reused from quantune's analysis cache)"
                                                          if analysis["reused_from"] else "") +
-             f"; sensitivity list {analysis['sensitivity_list']}"]
+             f"; sensitivity list {build_dir / analysis['sensitivity_list']}"]
     if report["fp32_only_layers"]:
         lines.insert(1, "  and FP32 because they cannot run int8: " + "; ".join(
             f"{layer} ({why})" for layer, why in report["fp32_only_layers"].items()))
@@ -283,7 +283,7 @@ def _summary(report: dict, build_dir: Path) -> str:
         audit = report["audit"]
         lines.append(f"kernel audit ({audit['target']}): " + ", ".join(f"{v} {n}" for v, n in audit["verdicts"].items())
                      + f"; {audit['dispatches_per_inference']} dispatches per inference")
-    lines += [f"{report['target']} module: {report['artifacts']['mixed_vmfb']}",
+    lines += [f"{report['target']} module: {build_dir / report['artifacts']['mixed_vmfb']}",
               f"report: {build_dir / '60_report.md'} (and .json, plots)"]
     return "\n".join(lines)
 

@@ -94,24 +94,28 @@ class KernelAudit:
 
 def compile_and_audit(source: Path, target: Target, output: Path, *, layers: Sequence[str] = (),
                       extra_flags: tuple[str, ...] = (), dump_dir: Path | None = None,
-                      failure_dir: Path | None = None) -> KernelAudit:
+                      failure_dir: Path | None = None, object_dir: Path | None = None,
+                      flags_file: Path | None = None) -> KernelAudit:
     """Compile as compile_file does, dumping into dump_dir (default: <output stem>_dump beside output), and audit
     the dump. layers: the ids to judge, in this order (default: every layer a contraction names)."""
     output = Path(output)
     dump_dir = Path(dump_dir) if dump_dir else output.with_name(f"{output.stem}_dump")
-    compile_file(source, target, output, extra_flags=extra_flags, failure_dir=failure_dir, dump_dir=dump_dir)
-    return audit_dump(dump_dir, target.name, layers)
+    compile_file(source, target, output, extra_flags=extra_flags, failure_dir=failure_dir, dump_dir=dump_dir,
+                 object_dir=object_dir, flags_file=flags_file)
+    return audit_dump(dump_dir, target.name, layers, object_dir=object_dir)
 
 
-def audit_dump(dump_dir: Path, target: str, layers: Sequence[str] = ()) -> KernelAudit:
+def audit_dump(dump_dir: Path, target: str, layers: Sequence[str] = (), object_dir: Path | None = None
+               ) -> KernelAudit:
+    """object_dir: where the module's relative kernel object paths lie (default: the folder holding the dump,
+    as in a build folder; kernels.linked_path)."""
     executables, phases = Path(dump_dir) / DUMPED_EXECUTABLES, Path(dump_dir) / DUMPED_PHASES
     how = "compile with quantune_mlir.compile.compile_file(..., dump_dir=...) or compile_and_audit"
-    sources = sorted(p for p in executables.glob("*.mlir")
-                     if not p.name.startswith("configured_") and not p.name.endswith("_benchmark.mlir"))
+    sources = sorted(phases.glob("*.executable-sources.mlir"))
     stream = sorted(phases.glob("*.stream.mlir"))
-    if not sources or len(stream) != 1:
-        raise QuantuneError(f"{dump_dir}: no dump of one compiled module ({DUMPED_EXECUTABLES}/*.mlir and one "
-                            f"{DUMPED_PHASES}/*.stream.mlir); {how}")
+    if len(sources) != 1 or len(stream) != 1:
+        raise QuantuneError(f"{dump_dir}: no dump of one compiled module (one {DUMPED_PHASES}/*.stream.mlir and "
+                            f"one {DUMPED_PHASES}/*.executable-sources.mlir); {how}")
     assembly = sorted(executables.glob("*.s"))
     if not assembly:
         raise QuantuneError(f"{executables}: no assembly (*.s) to read; the audit needs an llvm-cpu target such "
@@ -121,7 +125,8 @@ def audit_dump(dump_dir: Path, target: str, layers: Sequence[str] = ()) -> Kerne
         raise QuantuneError(f"{stream[0]}: no launch site carries a layer's location, so no layer can be "
                             f"found; was the module compiled without --mlir-print-debuginfo? {how}")
     # a linked kernel object comes with its assembly (quantune_mlir/kernels): its functions are counted too
-    kernel_assembly = [p.with_suffix(".s") for p in read_kernel_objects(sources) if p.with_suffix(".s").is_file()]
+    objects = (Path(object_dir or Path(dump_dir).parent) / path for path in read_kernel_objects(sources))
+    kernel_assembly = [path.with_suffix(".s") for path in objects if path.with_suffix(".s").is_file()]
     dispatches = _dispatches(read_contractions(sources), instruction_counts(assembly),
                              instruction_counts(kernel_assembly), launches)
     return _judge_layers(target, dispatches, launches, layers)

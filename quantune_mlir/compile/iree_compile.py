@@ -24,6 +24,11 @@ DUMPED_EXECUTABLES = "executables"
 DUMPED_PHASES = "phases"
 
 
+# iree-compile's flag for the folders that relative `#hal.executable.object` paths are looked up in; a path
+# given on the command line only, which changes no byte of the module
+OBJECT_SEARCH_FLAG = "--iree-hal-executable-object-search-path"
+
+
 class CompileError(QuantuneError):
     """iree-compile rejected the module; the message holds its first error and where the reproducer is."""
 
@@ -36,10 +41,12 @@ def check_extra_flags(flags: list[str]) -> None:
 
 
 def dump_flags(dump_dir: Path) -> list[str]:
-    """Flags that make iree-compile write, beside the module, every executable (sources, configurations,
-    benchmarks, LLVM IR, assembly) and the program at each compilation phase, with locations, which name the
-    layers. They change no generated instruction; the module only gains tables of source locations."""
-    return [f"--iree-hal-dump-executable-files-to={dump_dir / DUMPED_EXECUTABLES}",
+    """Flags that make iree-compile write, beside the module, every executable's benchmark, LLVM IR, assembly
+    and binary, and the program at each compilation phase (the executables' sources among them), with
+    locations, which name the layers. They change no byte of the module: dumping the executables' sources or
+    configurations one file each would (it points the executables' locations into those files)."""
+    return [f"--iree-hal-dump-executable-{what}-to={dump_dir / DUMPED_EXECUTABLES}"
+            for what in ("benchmarks", "intermediates", "binaries")] + [
             f"--dump-compilation-phases-to={dump_dir / DUMPED_PHASES}",
             "--mlir-print-debuginfo",
             # weights would fill every phase file; IREE inlines constants of at most 256 bytes into dispatches,
@@ -63,15 +70,21 @@ def compile_command(target: Target, source: Path, output: Path, extra_flags: lis
 
 
 def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tuple[str, ...] = (),
-                 failure_dir: Path | None = None, dump_dir: Path | None = None) -> Path:
+                 failure_dir: Path | None = None, dump_dir: Path | None = None, object_dir: Path | None = None,
+                 flags_file: Path | None = None) -> Path:
     """Compile an MLIR file (text or bytecode) to a .vmfb. If iree-compile rejects it, it is compiled again
     without SPEED_ONLY_FLAGS, with a warning. On failure nothing is left at `output`; the diagnostics, a copy of
     the input (if it lies outside failure_dir) and a one-line reproducer go to failure_dir (default: beside
-    output). With dump_dir, also dump what `dump_flags` says into it, replacing an earlier dump there."""
+    output). With dump_dir, also dump what `dump_flags` says into it, replacing an earlier dump there.
+    object_dir: where the module's relative `#hal.executable.object` paths lie (its build folder). flags_file:
+    write there, as a response file, the flags that made the module (those that change its bytes)."""
     source, output = Path(source).absolute(), Path(output).absolute()
     if not source.is_file():
         raise QuantuneError(f"{source}: no such MLIR file")
     check_extra_flags(list(extra_flags))
+    made_by = [*target.flags(), *extra_flags]
+    if object_dir is not None:
+        extra_flags = (*extra_flags, f"{OBJECT_SEARCH_FLAG}={Path(object_dir).absolute()}")
     working_dir = None
     if dump_dir is not None:
         dump_dir = Path(dump_dir).absolute()
@@ -105,8 +118,11 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
                 raise _failure(stderr, source, target, output, list(extra_flags), failure_dir, working_dir)
             fallback.write_text(json.dumps({"module": output.name, "dropped_flags": dropped,
                                             "error": _first_error(stderr)}, indent=1) + "\n")
+            made_by = [f for f in made_by if f not in dropped]
         else:
             fallback.unlink(missing_ok=True)
+        if flags_file is not None:
+            _write_response_file(flags_file, made_by)
         os.replace(partial, output)
     finally:  # also on Ctrl-C and SIGTERM, which stop iree-compile first
         with contextlib.suppress(OSError):  # a read-only folder, where it was never made
@@ -114,6 +130,16 @@ def compile_file(source: Path, target: Target, output: Path, *, extra_flags: tup
     log.info("compiled %s in %.1f s (%.1f MB)", output.name, time.perf_counter() - started,
              output.stat().st_size / 1e6)
     return output
+
+
+def _write_response_file(path: Path, flags: list[str]) -> None:
+    """One flag per line, as LLVM reads a response file (`iree-compile @path`); atomically."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text("".join(f"{flag}\n" for flag in flags))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def fallback_note(output: Path) -> Path:

@@ -4,8 +4,8 @@ and which dispatches the host program launches (the stream phase).
 Both carry locations (with `--mlir-print-debuginfo`): a contraction keeps its layer's NameLoc through
 generalization, channels-last conversion, im2col and data tiling; a launch site carries the location of its
 dispatch's root op, which stays right when IREE folds identical dispatches of several layers into one.
-The executable-sources phase file is no substitute for the per-executable source files: dumping those rewrites
-the executables' locations to point into them.
+The executables are read from the executable-sources phase file, not from per-executable source files: dumping
+those would point the executables' locations into them, and so change the module's bytes.
 """
 from __future__ import annotations
 

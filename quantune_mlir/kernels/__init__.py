@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -72,6 +73,12 @@ class KernelLibrary:
     # file in src/ and entry point of the int8 max pool, if the library has one
     pool_source: str | None = None
     max_pool_symbol: str | None = None
+
+    def sources(self) -> dict[str, str | None]:
+        """Each part of the library (conv, depthwise, quantize, pool, and peak: the loop the benchmark measures
+        the machine's peak with) -> its file in src/, None where the library has no such part."""
+        return {"conv": self.source, "depthwise": self.depthwise_source, "peak": self.peak_source,
+                "quantize": self.quantize_source, "pool": self.pool_source}
 
     def flags(self) -> list[str]:
         return ["-target", self.zig_target, f"-mcpu={self.zig_cpu}", "-std=c17", "-O3", "-ffreestanding",
@@ -155,11 +162,10 @@ def _zig(*args: str) -> str:
 
 @functools.cache
 def build(name: str, part: str = "conv") -> BuiltLibrary:
-    """The object and assembly of one part of library `name` (conv, depthwise, quantize, pool, or peak: the
-    loop the benchmark measures the machine's peak with), built into the cache unless already there."""
+    """The object and assembly of one part of library `name` (KernelLibrary.sources), built into the cache
+    unless already there."""
     library = get_library(name)
-    file = {"conv": library.source, "depthwise": library.depthwise_source, "peak": library.peak_source,
-            "quantize": library.quantize_source, "pool": library.pool_source}[part]
+    file = library.sources()[part]
     if file is None:
         raise QuantuneError(f"kernel library {library.name} has no {part} kernel")
     source = SOURCE_DIR / file
@@ -184,6 +190,43 @@ def build(name: str, part: str = "conv") -> BuiltLibrary:
             if not built.object.is_file():  # not another process winning the race
                 raise
     return built
+
+
+# Where a build folder keeps the objects its lowered MLIR links, with their assembly (which the kernel audit reads)
+LINKED_OBJECT_DIR = "kernels"
+
+
+def linked_path(built: BuiltLibrary) -> str:
+    """How lowered MLIR names an object: relative to its build folder, where place_linked_objects puts it and
+    iree-compile finds it through --iree-hal-executable-object-search-path, so that the MLIR compiles from
+    the folder alone, on any machine, after quantune's cache is gone."""
+    return f"{LINKED_OBJECT_DIR}/{built.object.name}"
+
+
+def place_linked_objects(paths: list[str], folder: Path) -> None:
+    """Copies the objects that lowered MLIR names by linked_path (and their assembly) into folder."""
+    for path in dict.fromkeys(paths):
+        built = _built_object(Path(path).name)
+        for file in (built.object, built.assembly):
+            placed = folder / LINKED_OBJECT_DIR / file.name
+            if placed.is_file() and placed.read_bytes() == file.read_bytes():
+                continue
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            partial = placed.with_name(f"{placed.name}.{os.getpid()}.partial")
+            try:
+                shutil.copyfile(file, partial)
+                os.replace(partial, placed)
+            finally:
+                partial.unlink(missing_ok=True)
+
+
+def _built_object(name: str) -> BuiltLibrary:
+    for library in LIBRARIES.values():
+        for part, file in library.sources().items():
+            if file is not None and f"{Path(file).stem}.o" == name:
+                return build(library.name, part)
+    raise QuantuneError(f"the lowered MLIR links {name}, which no kernel library of this quantune builds: "
+                        "lower the plan again with this version")
 
 
 def _check_freestanding(assembly: Path, library: KernelLibrary) -> None:

@@ -17,7 +17,7 @@ ITERATIONS = 2_000_000
 def peak_program(library_name: str, key: str, iterations: int = ITERATIONS) -> str:
     library = get_library(library_name)
     built = build(library_name, "peak")
-    exe = executable("quantune_peak", library, key, built.object, (1, 1), ["tensor<2xi32>", "tensor<1xi32>"],
+    exe = executable("quantune_peak", library, key, str(built.object), (1, 1), ["tensor<2xi32>", "tensor<1xi32>"],
                      library.peak_symbol, [("%p0", "memref<i32>"), ("%o0", "index"), ("%p1", "memref<i32>"),
                                            ("%o1", "index"), ("%n", "i64")],
                      [f"%n = arith.constant {iterations} : i64"])

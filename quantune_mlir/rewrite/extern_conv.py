@@ -8,6 +8,7 @@ im2col buffer, no padded copy: a tap in the padding reads a row of the input zer
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,7 @@ def supports(kind: str, input_channels: int, batch: int, stride: tuple[int, ...]
 def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str, residual: str | None
          ) -> tuple[list[str], str]:
     """(body lines computing %y from the input value x and the residual value, the executable)."""
-    built = kernels.build(library.name)
+    linked = kernels.linked_path(kernels.build(library.name))
     filters = call.output_shape[3]
     zero_row = np.full(call.input_shape[3], call.input_zero_point, np.int8)
     _, out_h, out_w, _ = call.output_shape
@@ -74,7 +75,7 @@ def emit(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, 
         operands.append((residual, y_type))
     lines = [f"%kzero = arith.constant {dense(zero_row)}", *lines,
              _dispatch(symbol, operands, [y_type], f'"{call.layer}"')]
-    return lines, _executable(call, library, key, symbol, built.object, [t for _, t in operands], y_type, padded)
+    return lines, _executable(call, library, key, symbol, linked, [t for _, t in operands], y_type, padded)
 
 
 def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, symbol: str, x: str,
@@ -86,7 +87,7 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     depthwise output (int8 out, with the residual value if any) runs in the same dispatch, row by row
     (library.depthwise_conv_symbol), and %y is its output. With expand too, the 1x1 conv that reads pointwise's
     output runs after each of its rows (library.depthwise_conv_expand_symbol), and %y2 is its output."""
-    built = kernels.build(library.name, "depthwise")
+    linked = kernels.linked_path(kernels.build(library.name, "depthwise"))
     _, height, width, channels = call.input_shape
     layout = library.depthwise_layout
     weight = kernels.pack_depthwise_weights(call.weight, layout)
@@ -142,7 +143,7 @@ def emit_depthwise(call: ConvCall, library: kernels.KernelLibrary, key: str, sym
     args += [(f"%{k}", "i64") for k in scalars] + [("%r0", "i64"), ("%rc", "i64")]
     if expand is not None:
         args += _buffer_arg(len(operands) + 1, results[1]) + [(f"%{k}", "i64") for k in expand_scalars]
-    return lines, executable(symbol, library, key, built.object, (row_blocks, 1), buffers, function, args, body)
+    return lines, executable(symbol, library, key, linked, (row_blocks, 1), buffers, function, args, body)
 
 
 def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: int, bounds: tuple[int, int],
@@ -151,7 +152,7 @@ def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: in
     """The quantize of an fp32 tensor x of the model's layout `shape` (1, C, H, W) into int8 channels-last, as
     one dispatch of the library's quantize kernel: (body lines computing %y, the executable). With
     channels_out > C, %y has channels_out channels, the ones past C holding the zero point."""
-    built = kernels.build(library.name, "quantize")
+    linked = kernels.linked_path(kernels.build(library.name, "quantize"))
     _, channels, height, width = shape
     channels_out = channels_out or channels
     pixels = height * width
@@ -165,7 +166,7 @@ def emit_quantize(shape: tuple[int, int, int, int], scale: float, zero_point: in
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", t) for k, (_, t) in scalars.items()),
             ("%px0", "i64"), ("%pxc", "i64")]
     lines = [_dispatch(symbol, [(x, x_type)], [y_type], f'"{where}"')]
-    return lines, executable(symbol, library, key, built.object, (blocks, 1), [x_type, y_type],
+    return lines, executable(symbol, library, key, linked, (blocks, 1), [x_type, y_type],
                              library.quantize_symbol, args, body)
 
 
@@ -175,7 +176,7 @@ def emit_max_pool(x_shape: tuple[int, int, int, int], y_shape: tuple[int, int, i
     """An int8 channels-last max pool of x (shape x_shape, unpadded; padding: the rows above and columns left of
     it, whose taps the kernel skips) as one dispatch of the library's max-pool kernel: (body lines computing %y,
     the executable)."""
-    built = kernels.build(library.name, "pool")
+    linked = kernels.linked_path(kernels.build(library.name, "pool"))
     _, height, width, channels = x_shape
     _, out_h, out_w, _ = y_shape
     row_blocks, rows = _blocks(out_h, 1, _TARGET_WORKGROUPS)
@@ -186,10 +187,10 @@ def emit_max_pool(x_shape: tuple[int, int, int, int], y_shape: tuple[int, int, i
     args = [*_buffer_arg(0, x_type), *_buffer_arg(1, y_type), *((f"%{k}", "i64") for k in scalars),
             ("%r0", "i64"), ("%rc", "i64")]
     return [_dispatch(symbol, [(x, x_type)], [y_type], f'"{where}"')], executable(
-        symbol, library, key, built.object, (row_blocks, 1), [x_type, y_type], library.max_pool_symbol, args, body)
+        symbol, library, key, linked, (row_blocks, 1), [x_type, y_type], library.max_pool_symbol, args, body)
 
 
-def _executable(call: ConvCall, library, key: str, symbol: str, object_path, operand_types: list[str],
+def _executable(call: ConvCall, library, key: str, symbol: str, object_path: str, operand_types: list[str],
                 y_type: str, padded: int) -> str:
     _, height, width, channels = call.input_shape
     _, out_h, out_w, filters = call.output_shape
@@ -220,6 +221,14 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path, ope
                       lines)
 
 
+def linked_objects(module) -> list[str]:
+    """The object paths that the executables of a lowered module link (as `executable` wrote them)."""
+    return [path for op in module.body.operations
+            if op.operation.name == "stream.executable" and "hal.executable.objects" in op.operation.attributes
+            for path in re.findall(r'#hal\.executable\.object<\{path = "([^"]+)"',
+                                   str(op.operation.attributes["hal.executable.objects"]))]
+
+
 def _blocks(total: int, unit: int, most: int) -> tuple[int, int]:
     """(workgroups, items each): total items split into at most `most` workgroups of a multiple of unit items."""
     count = max(1, min(-(-total // unit), most))
@@ -239,7 +248,7 @@ def _workgroup_range(name: str, dimension: int, size: int, total: int) -> list[s
             f"%{name}c = arith.index_cast %{name}ci : index to i64"]
 
 
-def executable(symbol: str, library, key: str, object_path, workgroups: tuple[int, int], buffers: list[str],
+def executable(symbol: str, library, key: str, object_path: str, workgroups: tuple[int, int], buffers: list[str],
                function: str, args: list[tuple[str, str]], lines: list[str]) -> str:
     """A `stream.executable` @symbol whose one export, on a workgroups[0] x workgroups[1] grid, calls
     `function` of the linked object with args; binding i holds buffers[i] (a tensor type), its base pointer

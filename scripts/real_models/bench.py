@@ -74,7 +74,7 @@ def quantune(onnx_path: Path, calibration: Path, evaluation: Path, folder: Path,
              "widened_weight_scales": {k: len(v) for k, v in report["widened_weight_scales"].items()},
              "fp32_only_layers": report["fp32_only_layers"], "analysis_seconds": report["analysis"]["seconds"]["total"],
              "build_seconds": report["seconds"]["total"]}
-    return {name: (run_over_batch(CompiledModule(Path(report["artifacts"][artifact])), inputs)[0], notes)
+    return {name: (run_over_batch(CompiledModule(folder / report["artifacts"][artifact]), inputs)[0], notes)
             for name, artifact in (("quantune all-int8", "all_int8_host_vmfb"), ("quantune mixed", "mixed_vmfb"))}
 
 

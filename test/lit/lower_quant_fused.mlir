@@ -29,13 +29,13 @@
 // EXPOSED: flow.dispatch {{.*}}(%[[DW]], {{.*}} -> tensor<1x4x4x4xi8>
 
 // aarch64: the same fusion, the depthwise weights in the "taps" layout (16 channels x 12 taps padded from 9).
-// A64: #hal.executable.object<{path = "{{.*}}/depthwise_aarch64_dotprod.o"}>
+// A64: #hal.executable.object<{path = "kernels/depthwise_aarch64_dotprod.o"}>
 // A64: call @quantune_depthwise_conv_s8_dotprod(
 // A64-LABEL: func.func @main
 // A64: %[[XA:.*]] = flow.dispatch {{.*}}(%arg0) : (tensor<1x8x4x4xf32>) -> tensor<1x4x4x8xi8>
 // A64-NEXT: flow.dispatch {{.*}}(%[[XA]], {{.*}}) : (tensor<1x4x4x8xi8>, tensor<16xi8>, tensor<192xi8>, tensor<16xi32>, tensor<16xf32>, tensor<128xi8>, tensor<16xi32>, tensor<16xf32>) -> tensor<1x4x4x4xi8>
 // A64-NOT: flow.dispatch
-// I8MM: #hal.executable.object<{path = "{{.*}}/depthwise_aarch64_i8mm.o"}>
+// I8MM: #hal.executable.object<{path = "kernels/depthwise_aarch64_i8mm.o"}>
 // I8MM: call @quantune_depthwise_conv_s8_i8mm(
 // I8MM-LABEL: func.func @main
 // I8MM: flow.dispatch {{.*}} -> tensor<1x4x4x8xi8>

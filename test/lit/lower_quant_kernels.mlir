@@ -17,7 +17,7 @@
 // aarch64: the sdot object, keyed by the exact feature list (IREE adds +reserve-x18), so a module compiled
 // without dotprod (Cortex-A53/A72) fails to link; sdot multiplies signed bytes, so no bias correction.
 // A64: #[[A64:.*]] = #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64", {cpu_features = "+neon,+dotprod,+reserve-x18"}>
-// A64: #hal.executable.object<{path = "{{.*}}/conv_aarch64_dotprod.o"}>
+// A64: #hal.executable.object<{path = "kernels/conv_aarch64_dotprod.o"}>
 // A64: call @quantune_conv_f32_dotprod(
 // A64: call @quantune_conv_residual_s8_dotprod(
 // A64: call @quantune_conv_s8_dotprod(
@@ -29,7 +29,7 @@
 // 8 by a copy, the packed weights are [K/8][16][8] (3 * 3 * 8 * 16 bytes), and h's 4 input features, not a
 // multiple of 8, keep the integer linalg.
 // I8MM: #hal.executable.target<"llvm-cpu", "embedded-elf-arm_64", {cpu_features = "+neon,+dotprod,+i8mm,+reserve-x18"}>
-// I8MM: #hal.executable.object<{path = "{{.*}}/conv_aarch64_i8mm.o"}>
+// I8MM: #hal.executable.object<{path = "kernels/conv_aarch64_i8mm.o"}>
 // I8MM: call @quantune_conv_f32_i8mm(
 // I8MM: call @quantune_conv_residual_s8_i8mm(
 // I8MM: call @quantune_conv_s8_i8mm(
@@ -52,7 +52,7 @@
 // j's executable: its workgroups split the 36 output pixels in row blocks of 6 and the channels in blocks of 64;
 // each workgroup calls the residual variant of the kernel on its share of the unpadded 6x6 input, with the
 // row of the input zero point that the kernel reads in the padding (one row and column above and left).
-// CHECK: stream.executable private @[[J:quantune_kernel_[0-9]+]] attributes {hal.executable.objects = #hal.executable.objects<{#[[TARGET]] = [#hal.executable.object<{path = "{{.*}}/conv_x86_64_avx512vnni.o"}>]}>}
+// CHECK: stream.executable private @[[J:quantune_kernel_[0-9]+]] attributes {hal.executable.objects = #hal.executable.objects<{#[[TARGET]] = [#hal.executable.object<{path = "kernels/conv_x86_64_avx512vnni.o"}>]}>}
 // CHECK: stream.executable.export public @[[J]] workgroups() -> (index, index, index)
 // CHECK: stream.return %c6, %c1, %c1
 // CHECK: func.func private @quantune_conv_residual_s8_avx512vnni({{.*}}) attributes {hal.import.static, llvm.bareptr = true}

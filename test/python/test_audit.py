@@ -137,7 +137,7 @@ def test_dump_errors_name_the_way_out(tmp_path):
         audit_dump(tmp_path, "x86_64")
     (tmp_path / "executables").mkdir()
     (tmp_path / "phases").mkdir()
-    (tmp_path / "executables" / "module_main_dispatch_0.mlir").write_text("")
+    (tmp_path / "phases" / "module.8.executable-sources.mlir").write_text("")
     (tmp_path / "phases" / "module.7.stream.mlir").write_text("")
     with pytest.raises(QuantuneError, match=r"no assembly \(\*\.s\) to read; the audit needs an llvm-cpu target "
                                             r"such as x86_64 or aarch64 \(vmvx bytecode has no machine code\)"):

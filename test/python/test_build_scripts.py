@@ -24,7 +24,7 @@ def test_build_script_for_aarch64(model, tmp_path):
     assert (tmp_path / "50_aarch64_quantized.vmfb").stat().st_size > 0
     assert report["audit"]["target"] == "aarch64" and report["audit"]["planned_int8_not_integer"] == []
     assert report["evaluation"]["mixed"]["agreement"] >= 95.0
-    assert len(report["plots"]) == 3 and all(Path(p).is_file() for p in report["plots"].values())
+    assert len(report["plots"]) == 3 and all((tmp_path / p).is_file() for p in report["plots"].values())
     assert (tmp_path / "60_report.md").read_text().startswith(f"# {model}-small for aarch64")
 
 

@@ -52,7 +52,7 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
     assert {"iree-base-compiler", "iree-base-runtime", "torch"} <= set(report["versions"])
     assert any("--iree-global-opt-data-tiling" == f for f in report["flags"]["int8"])
     for plot in report["plots"].values():
-        assert Path(plot).read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
     markdown = (tmp_path / "60_report.md").read_text()
     assert markdown.startswith("# squeezenet1_1-small for x86_64: 1 of 26 layers FP32 (top-k:1)")
     assert "## Against the baselines" in markdown and "![accuracy_vs_fp32_layers](62_accuracy_vs_fp32_layers.png)" in markdown

@@ -4,6 +4,7 @@ with the kernels equal to the integer-linalg path; objects that call nothing and
 keyed by."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -36,10 +37,17 @@ def _library_and_key(target: str) -> tuple[kernels.KernelLibrary, str]:
     return library, kernels.target_config(get_target(target).for_int8().flag_file).object_key()
 
 
+def _write_source(path, text: str):
+    """The MLIR, with the kernel objects it links beside it (as a build folder holds them)."""
+    path.write_text(text)
+    kernels.place_linked_objects(re.findall(r'#hal\.executable\.object<\{path = "([^"]+)"', text), path.parent)
+    return path
+
+
 def _compile_and_run(tmp_path, source_text: str, target: str, inputs: list[np.ndarray]) -> np.ndarray:
-    source = tmp_path / f"kernel_{target}.mlir"
-    source.write_text(source_text)
-    vmfb = compile_file(source, get_target(target).for_int8(), tmp_path / f"kernel_{target}.vmfb")
+    source = _write_source(tmp_path / f"kernel_{target}.mlir", source_text)
+    vmfb = compile_file(source, get_target(target).for_int8(), tmp_path / f"kernel_{target}.vmfb",
+                        object_dir=tmp_path)
     results = api.load_module(vmfb, target=target)(*inputs)
     return results[0] if len(results) == 1 else results
 
@@ -373,12 +381,13 @@ def test_a_module_for_another_cpu_fails_to_link(tmp_path, target, other_flags):
     call = extern_conv.ConvCall("layer", x.shape, (1, 4, 4, 16), (1, 1), 1, w, np.zeros(16, np.int32),
                                 np.ones(16, np.float32), 0, (-128, 127), None)
     body, executable = extern_conv.emit(call, *_library_and_key(target), "kernel", "%arg0", None)
-    source = tmp_path / "kernel.mlir"
-    source.write_text(f"{executable}\nfunc.func @main(%arg0: tensor<1x4x4x8xi8>) -> tensor<1x4x4x16xi8> {{\n"
-                      + "\n".join(body) + "\nreturn %y : tensor<1x4x4x16xi8>\n}\n")
-    compile_file(source, get_target(target).for_int8(), tmp_path / "right.vmfb")  # links for its own target
+    source = _write_source(tmp_path / "kernel.mlir", f"{executable}\nfunc.func @main(%arg0: tensor<1x4x4x8xi8>) "
+                           "-> tensor<1x4x4x16xi8> {\n" + "\n".join(body) + "\nreturn %y : tensor<1x4x4x16xi8>\n}\n")
+    # links for its own target
+    compile_file(source, get_target(target).for_int8(), tmp_path / "right.vmfb", object_dir=tmp_path)
     with pytest.raises(CompileError, match="undefined symbol"):
-        compile_file(source, get_target(target).for_int8(), tmp_path / "kernel.vmfb", extra_flags=other_flags)
+        compile_file(source, get_target(target).for_int8(), tmp_path / "kernel.vmfb", extra_flags=other_flags,
+                     object_dir=tmp_path)
     assert not (tmp_path / "kernel.vmfb").exists()
 
 
