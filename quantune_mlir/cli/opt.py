@@ -9,9 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import kernels
 from ..errors import QuantuneError
 from ..mlir import ir
 from ..rewrite import PASS_REGISTRY, parse_pipeline, run_passes
+from ..rewrite.extern_conv import linked_objects_in_text
 from .common import run_guarded, setup_logging
 
 SPLIT_MARKER = "// -----"
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             text = _process(data, pipeline, args, context)
         if args.output:
             args.output.write_text(text)
+            # lowered MLIR names its kernel objects relative to its own folder (kernels.linked_path)
+            kernels.place_linked_objects(linked_objects_in_text(text), args.output.parent)
         else:
             sys.stdout.write(text)
         return 0

@@ -221,12 +221,19 @@ def _executable(call: ConvCall, library, key: str, symbol: str, object_path: str
                       lines)
 
 
+_OBJECT_PATH = re.compile(r'#hal\.executable\.object<\{path = "([^"]+)"')
+
+
 def linked_objects(module) -> list[str]:
     """The object paths that the executables of a lowered module link (as `executable` wrote them)."""
     return [path for op in module.body.operations
             if op.operation.name == "stream.executable" and "hal.executable.objects" in op.operation.attributes
-            for path in re.findall(r'#hal\.executable\.object<\{path = "([^"]+)"',
-                                   str(op.operation.attributes["hal.executable.objects"]))]
+            for path in _OBJECT_PATH.findall(str(op.operation.attributes["hal.executable.objects"]))]
+
+
+def linked_objects_in_text(text: str) -> list[str]:
+    """linked_objects of printed MLIR."""
+    return _OBJECT_PATH.findall(text)
 
 
 def _blocks(total: int, unit: int, most: int) -> tuple[int, int]:

@@ -4,6 +4,7 @@
 // RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-dotprod kernel-target=cpu_features=+neon,+dotprod,+reserve-x18 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=A64
 // RUN: quantune-opt --quantune-lower-quant='kernels=aarch64-i8mm kernel-target=cpu_features=+neon,+dotprod,+i8mm,+reserve-x18 cost-model=false' %S/lower_quant.mlir | FileCheck %s --check-prefix=I8MM
 // RUN: not quantune-opt --quantune-lower-quant='kernels=armv9-sme kernel-target=cpu=x' %S/lower_quant.mlir 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: rm -rf %t && mkdir -p %t && quantune-opt --quantune-lower-quant='kernels=x86_64-avx512vnni kernel-target=cpu=znver4 cost-model=false' %S/lower_quant.mlir -o %t/low.mlir && ls %t/kernels | FileCheck %s --check-prefix=PLACED
 
 // quantune-lower-quant with the project's kernel library, on lower_quant.mlir's net: every int8 conv and
 // linear layer becomes one dispatch of the linked VNNI kernel (a: 3x3 on 2 channels, b: 1x1, j: 3x3 with the
@@ -90,3 +91,9 @@
 // CHECK: %[[LOGITS:.*]] = tensor.collapse_shape %[[H]] {{\[\[}}0], [1, 2, 3]] : tensor<1x3x1x1xf32> into tensor<1x3xf32>
 // CHECK: return %[[LOGITS]]
 // CHECK-NOT: linalg.matmul
+
+// With -o, the objects the MLIR links (by paths relative to its folder) and their assembly lie beside it.
+// PLACED: conv_x86_64_avx512vnni.o
+// PLACED-NEXT: conv_x86_64_avx512vnni.s
+// PLACED-NEXT: quantize_x86_64_avx512.o
+// PLACED-NEXT: quantize_x86_64_avx512.s

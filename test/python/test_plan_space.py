@@ -14,6 +14,8 @@ from quantune_mlir import api
 from quantune_mlir.decision.plan import PrecisionPlan
 from quantune_mlir.quantize import PlanCompileError, QuantizeOptions, calibrate, rewrite_and_compile
 
+from conftest import REAL_MODELS
+
 
 def plan_shapes(layer_ids: list[str], seed: int) -> dict[str, list[str]]:
     """Named sets of FP32 layers of the kinds a policy or a user may choose."""
@@ -41,12 +43,14 @@ def imported(tmp_path_factory):
 
 
 def build_plan(folder, layer_ids: list[str], fp32: list[str], *, kernels: str = "auto",
-               targets=("x86_64",)) -> None:
-    """The plan calibrated and built for each target, the FP32 layers it states kept; the host build run once."""
+               targets=("x86_64",), samples: np.ndarray | None = None) -> None:
+    """The plan calibrated (on samples, default 8 Fashion-MNIST images) and built for each target, the FP32 layers
+    it states kept; the host build run once."""
     plan = PrecisionPlan.uniform(api.load_layer_table(folder), "int8")
     for layer in fp32:
         plan = plan.with_precision(layer, "fp32")
-    samples = api.build_calibration_samples(folder, "fashion-mnist", 8)
+    if samples is None:
+        samples = api.build_calibration_samples(folder, "fashion-mnist", 8)
     options = QuantizeOptions(kernels=kernels)
     calibrated = calibrate(folder, plan, samples, options)
     assert set(fp32) <= {layer for layer in layer_ids if calibrated.layers[layer].precision == "fp32"}
@@ -83,6 +87,20 @@ def test_plan_sweep(imported, model_id, kernels):
     for shape, fp32 in plan_shapes(layer_ids, seed=7).items():
         build_plan(folder, layer_ids, fp32, kernels=kernels,
                    targets=("x86_64", "aarch64") if shape == "random" else ("x86_64",))
+
+
+# The real-model bench (third-party ImageNet CNNs, scripts/real_models/fetch.py): the smallest in CI's slow run,
+# the whole bench with `pytest -m full_sweep` (about 20 minutes)
+@pytest.mark.slow
+@pytest.mark.real_models
+@pytest.mark.parametrize("model", ["ocr_text_cls", *(pytest.param(name, marks=pytest.mark.full_sweep)
+                                                     for name in ("mobilenet_v2", "efficientnet_lite1", "open_nsfw"))])
+def test_plan_sweep_on_the_real_model_bench(tmp_path, model):
+    layer_ids = list(api.import_model(REAL_MODELS / model / "model.onnx", build_dir=tmp_path).layers.ids)
+    samples = np.load(REAL_MODELS / model / "photos_calibration.npz")["inputs"][:8]
+    for shape, fp32 in plan_shapes(layer_ids, seed=7).items():
+        build_plan(tmp_path, layer_ids, fp32, samples=samples,
+                   targets=("x86_64", "aarch64") if shape in ("random", "run") else ("x86_64",))
 
 
 # The top 12 of a one-at-a-time ranking of the ImageNet MobileNetV2, which stopped the calibration build with
