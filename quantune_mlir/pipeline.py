@@ -30,8 +30,8 @@ from .compile.profile import dispatch_times, layer_costs
 from .data import LabelledData
 from .data.resolve import load_data
 from .decision.plan import PrecisionPlan
-from .decision.policies import (accuracy_budget, estimated_latency, first_and_last, fraction, latency_budget,
-                                model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
+from .decision.policies import (budget_walk, estimated_latency, first_and_last, fraction, latency_budget,
+                                Policy, model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
                                 sqnr_threshold, top_k)
 from .errors import QuantuneError
 from .evaluation import PairedComparison, logits_of, module_predictor, paired_comparison
@@ -185,8 +185,10 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
     if policy.kind == "top-k":
         top_k(table.ids, int(policy.value))  # a k beyond the model's layers, refused before the analysis
     if policy.kind == "accuracy" and data.labels is None:
-        log.warning("%s has no labels: --policy %s bounds the drop in top-1 agreement with the FP32 build instead "
-                    "of accuracy", data.name, options.policy)
+        # FP32 agrees with itself on every image: a drop of PP from it is an agreement of 100 - PP %
+        policy = Policy("agreement", 100.0 - policy.value)
+        log.warning("%s has no labels: --policy %s becomes --policy %s, the share of images on which the build's "
+                    "top-1 class is the FP32 build's", data.name, options.policy, policy.spelling)
 
     phase = time.perf_counter()
     fp32_host = api.compile_model(build.path, HOST)
@@ -234,7 +236,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
                                                            build / "63_accuracy_vs_latency.png")
     seconds["total"] = time.perf_counter() - started
     report = {
-        "model": table.model, "target": options.target, "policy": options.policy, "decision": decision,
+        "model": table.model, "target": options.target, "policy": policy.spelling, "decision": decision,
         "layers": len(table), "fp32_layers": fp32_layers,
         "int8_layers": list(plan.int8_layers()), "fp32_only_layers": analysis.fp32_only,
         "widened_weight_scales": analysis.widened_channels,
@@ -317,6 +319,11 @@ def _compile_or_move_on(build: BuildDir, analysis: Analysis, fp32_layers: list[s
             chosen.append(remaining[0])
 
 
+# The policies that build and measure candidates, and what each measures on the evaluation data (the accuracy
+# budget needs labels; without them it is an agreement budget)
+MEASURED_BUDGETS = {"accuracy": "top1", "agreement": "agreement", "output-sqnr": "output_sqnr_db"}
+
+
 def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: Variants, fp32: Measurement
                        ) -> tuple[list[str], dict]:
     """The policy's FP32 layers and what it did to find them."""
@@ -337,12 +344,11 @@ def choose_fp32_layers(policy, analysis: Analysis, table: LayerTable, variants: 
         walk = latency_budget(ranked, costs, all_int8_ms, policy.value)
         return walk, {"all_int8_ms": all_int8_ms, "estimated_ms": estimated_latency(costs, all_int8_ms, walk),
                       "layer_costs_ms": {layer: {"fp32": c[0], "int8": c[1]} for layer, c in costs.items()}}
-    if policy.kind == "accuracy":
-        # without labels, the share of images on which a build agrees with FP32 (FP32's own is 100 %)
-        measure = "top1" if variants.data.labels is not None else "agreement"
-        walk = accuracy_budget(ranked, lambda layers: variants.score(layers, measure), getattr(fp32, measure),
-                               policy.value)
-        return walk.fp32_layers, {"evaluations": walk.evaluations, "measure": measure,
+    if policy.kind in MEASURED_BUDGETS:
+        measure = MEASURED_BUDGETS[policy.kind]
+        target = getattr(fp32, measure) - policy.value if policy.kind == "accuracy" else policy.value
+        walk = budget_walk(ranked, lambda layers: variants.score(layers, measure), target)
+        return walk.fp32_layers, {"evaluations": walk.evaluations, "measure": measure, "target": target,
                                   f"fp32_{measure}": getattr(fp32, measure),
                                   "trace": [{"fp32_layers": k, measure: a if np.isfinite(a) else None}  # None: no build
                                             for k, a in walk.trace]}

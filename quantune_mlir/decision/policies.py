@@ -87,31 +87,37 @@ def _greedy(ranked: Sequence[str], fits: Callable[[list[str]], bool]) -> list[st
 
 @dataclass(frozen=True)
 class BudgetWalk:
-    """What the accuracy budget chose, and what it took: one evaluation (a compile and a run) per candidate."""
+    """What a measured budget chose, and what it took: one evaluation (a compile and a run) per candidate."""
 
     fp32_layers: list[str]
     evaluations: int
-    trace: list[tuple[int, float]] = field(default_factory=list)  # (FP32 layers, accuracy) per evaluation
+    trace: list[tuple[int, float]] = field(default_factory=list)  # (FP32 layers, measure) per evaluation
 
 
 def accuracy_budget(ranked: Sequence[str], evaluate: Callable[[list[str]], float], fp32_accuracy: float,
                     max_drop_pp: float) -> BudgetWalk:
     """The fewest layers from the top of the list to keep FP32 so that the accuracy `evaluate` measures is at
-    most max_drop_pp percentage points below fp32_accuracy (every layer FP32 meets it by definition). The walk
-    takes 0, 1, 2, 4, 8, ... layers until one meets the budget, then bisects between that count and the last
-    that did not: about 2 log2(n) evaluations instead of up to n, where each is a compile of a large model.
-    It returns a count that meets the budget one fewer than which does not."""
+    most max_drop_pp percentage points below fp32_accuracy (budget_walk)."""
     if max_drop_pp < 0:
         raise QuantuneError(f"accuracy budget: the allowed drop must be >= 0 percentage points, got {max_drop_pp}")
+    return budget_walk(ranked, evaluate, fp32_accuracy - max_drop_pp)
+
+
+def budget_walk(ranked: Sequence[str], evaluate: Callable[[list[str]], float], target: float) -> BudgetWalk:
+    """The fewest layers from the top of the list to keep FP32 so that what `evaluate` measures (higher is
+    better: accuracy, agreement with FP32, output SQNR) reaches target; every layer FP32 reaches it by
+    definition. The walk takes 0, 1, 2, 4, 8, ... layers until one meets the target, then bisects between that
+    count and the last that did not: about 2 log2(n) evaluations instead of up to n, where each is a compile of a
+    large model. It returns a count that meets the target one fewer than which does not."""
     trace: list[tuple[int, float]] = []
 
     def meets(k: int) -> bool:
         if k == len(ranked):
             return True
         trace.append((k, evaluate(list(ranked[:k]))))
-        return trace[-1][1] >= fp32_accuracy - max_drop_pp
+        return trace[-1][1] >= target
 
-    below, k = -1, 0  # the largest count known to miss the budget
+    below, k = -1, 0  # the largest count known to miss the target
     while not meets(k):
         below, k = k, min(len(ranked), max(1, 2 * k))
     while k - below > 1:
@@ -144,7 +150,8 @@ def plan_keeping_fp32(base: PrecisionPlan, fp32_layers: Sequence[str]) -> Precis
     return plan
 
 
-POLICY_FORMS = ("top-k:N", "fraction:SHARE", "sqnr:DB", "size:BYTES[K|M]", "accuracy:PP", "latency:MS", "all-int8")
+POLICY_FORMS = ("top-k:N", "fraction:SHARE", "sqnr:DB", "size:BYTES[K|M]", "accuracy:PP", "agreement:PCT",
+                "output-sqnr:DB", "latency:MS", "all-int8")
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,8 @@ _POLICY_VALUES: dict[str, tuple[Callable[[float], bool], str]] = {
     "fraction": (lambda v: 0 < v <= 1, "a share of the layers in (0, 1], e.g. fraction:0.1 (all-int8 keeps none)"),
     "size": (lambda v: v >= 1, "at least 1 byte, e.g. size:2M"),
     "accuracy": (lambda v: v <= 100, "a drop of 0 to 100 percentage points, e.g. accuracy:0.5"),
+    "agreement": (lambda v: 0 < v <= 100, "a share of the images in (0, 100] %, e.g. agreement:97"),
+    "output-sqnr": (lambda v: v > 0, "a positive number of dB, e.g. output-sqnr:25"),
     "latency": (lambda v: v > 0, "a positive number of milliseconds, e.g. latency:4.5"),
 }
 
@@ -173,7 +182,7 @@ _POLICY_VALUES: dict[str, tuple[Callable[[float], bool], str]] = {
 def parse_policy(text: str) -> Policy:
     if text == "all-int8":
         return Policy("all-int8")
-    match = re.fullmatch(r"(top-k|fraction|sqnr|size|accuracy|latency):([0-9.]+)([KkMm]?)", text.strip())
+    match = re.fullmatch(r"(top-k|fraction|sqnr|size|accuracy|agreement|output-sqnr|latency):([0-9.]+)([KkMm]?)", text.strip())
     if not match or (match.group(3) and match.group(1) != "size"):
         raise QuantuneError(f"--policy {text}: expected one of {', '.join(POLICY_FORMS)} (e.g. top-k:2, "
                             "accuracy:0.5 for at most 0.5 pp below FP32)")

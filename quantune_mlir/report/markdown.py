@@ -20,10 +20,11 @@ def report_markdown(report: dict) -> str:
              f"layers FP32 ({report['policy']})", ""]
     decision = report.get("decision") or {}
     if "evaluations" in decision:
-        measured = ("FP32 top-1 {:.2f} %" if decision["measure"] == "top1" else
-                    "no labels: it bounds the drop in agreement with FP32, {:.2f} % for FP32 itself")
-        lines += [f"The accuracy budget took {decision['evaluations']} evaluation(s) of candidate builds "
-                  f"({measured.format(decision['fp32_' + decision['measure']])}).", ""]
+        what, unit = {"top1": ("top-1", "%"), "agreement": ("agreement with FP32's top-1 class", "%"),
+                      "output_sqnr_db": ("output SQNR against FP32", "dB")}[decision["measure"]]
+        fp32 = f"; FP32 top-1 {decision['fp32_top1']:.2f} %" if decision["measure"] == "top1" else ""
+        lines += [f"The {report['policy']} budget took {decision['evaluations']} evaluation(s) of candidate builds "
+                  f"to reach {what} of at least {decision['target']:.2f} {unit}{fp32}.", ""]
     if "estimated_ms" in decision:
         lines += [f"The latency budget estimated {decision['estimated_ms']:.3f} ms from per-layer costs profiled on the "
                   f"FP32 and all-int8 builds (all-int8 measured {decision['all_int8_ms']:.3f} ms); the mixed build "

@@ -35,7 +35,7 @@ def policies(onnx_path: Path, target: str) -> list[str]:
     import onnx
     weights = sum(int(np.prod(t.dims)) for t in onnx.load(str(onnx_path)).graph.initializer)
     return ["all-int8", "top-k:3", "fraction:0.1", "sqnr:35", f"size:{int(weights * 1.5)}", "accuracy:0.5",
-            "accuracy:2"] + (["latency:1000"] if target == "x86_64" else [])
+            "accuracy:2", "agreement:97", "output-sqnr:20"] + (["latency:1000"] if target == "x86_64" else [])
 
 
 def main() -> int:

@@ -90,7 +90,7 @@ def test_plan_sweep(imported, model_id, kernels):
 
 
 # The real-model bench (third-party ImageNet CNNs, scripts/real_models/fetch.py): the smallest in CI's slow run,
-# the whole bench with `pytest -m full_sweep` (about 20 minutes)
+# the whole bench with `pytest -m full_sweep` (about 7 minutes)
 @pytest.mark.slow
 @pytest.mark.real_models
 @pytest.mark.parametrize("model", ["ocr_text_cls", *(pytest.param(name, marks=pytest.mark.full_sweep)

@@ -3,8 +3,8 @@ import pytest
 
 from quantune_mlir.analysis.metrics import LayerMetrics
 from quantune_mlir.decision.plan import PrecisionPlan
-from quantune_mlir.decision.policies import (Policy, accuracy_budget, first_and_last, fraction, latency_budget,
-                                             model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
+from quantune_mlir.decision.policies import (Policy, accuracy_budget, budget_walk, first_and_last, fraction,
+                                             latency_budget, model_bytes, parse_policy, plan_keeping_fp32, random_layers, size_budget,
                                              sqnr_threshold, top_k)
 from quantune_mlir.errors import QuantuneError
 from quantune_mlir.layers import LayerInfo, LayerTable
@@ -77,6 +77,14 @@ def test_accuracy_budget_walks_until_the_drop_fits_and_counts_its_evaluations():
         accuracy_budget(RANKED, lambda fp32: 0.0, 90.0, -1)
 
 
+def test_a_budget_walk_reaches_any_measure_it_is_given():
+    """agreement:PCT and output-sqnr:DB walk the list as the accuracy budget does, against a fixed target."""
+    sqnr_with = {0: 14.0, 1: 14.5, 2: 21.0}
+    walk = budget_walk(RANKED, lambda fp32: sqnr_with[len(fp32)], 20.0)
+    assert walk.fp32_layers == ["body", "fc"] and walk.trace == [(0, 14.0), (1, 14.5), (2, 21.0)]
+    assert budget_walk(RANKED, lambda fp32: 97.5, 97.0).fp32_layers == []
+
+
 def test_baselines():
     layers = ["a", "b", "c", "d", "e"]
     assert first_and_last(layers, 0) == [] and first_and_last(layers, 1) == ["a"]
@@ -89,6 +97,8 @@ def test_baselines():
 @pytest.mark.parametrize("text, policy", [("top-k:2", Policy("top-k", 2)), ("fraction:0.1", Policy("fraction", 0.1)),
                                           ("accuracy:0.5", Policy("accuracy", 0.5)), ("size:2M", Policy("size", 2e6)),
                                           ("size:300k", Policy("size", 3e5)), ("latency:4.5", Policy("latency", 4.5)),
+                                          ("agreement:97", Policy("agreement", 97)),
+                                          ("output-sqnr:25", Policy("output-sqnr", 25)),
                                           ("all-int8", Policy("all-int8"))])
 def test_policy_spellings(text, policy):
     assert parse_policy(text) == policy
@@ -97,6 +107,14 @@ def test_policy_spellings(text, policy):
 @pytest.mark.parametrize("text", ["top-k", "best:3", "top-k:1.5", "accuracy:2M", "sqnr:-3"])
 def test_bad_policy_spellings_name_the_forms(text):
     with pytest.raises(QuantuneError, match=rf"--policy {text}: .*top-k"):
+        parse_policy(text)
+
+
+@pytest.mark.parametrize("text, expected", [("agreement:101", r"a share of the images in \(0, 100\] %"),
+                                            ("agreement:0", r"a share of the images in \(0, 100\] %"),
+                                            ("output-sqnr:0", r"a positive number of dB, e.g. output-sqnr:25")])
+def test_a_budget_out_of_range_says_what_the_policy_takes(text, expected):
+    with pytest.raises(QuantuneError, match=rf"--policy {text}: {text.split(':')[0]} takes {expected}"):
         parse_policy(text)
 
 
