@@ -49,7 +49,14 @@ def activation_params(samples: np.ndarray, options: CalibrationOptions, name: st
         raise QuantuneError(f"{name}: no calibration values")
     if not np.isfinite(x).all():
         raise QuantuneError(f"{name}: the FP32 activations hold NaN or Inf; check the model and the data")
-    lo, hi = _mean_range(batch) if _sample_mean(batch, options.method) else _range(x, options)
+    if _sample_mean(batch, options.method):
+        lo, hi = _mean_range(batch)
+    elif options.method == "entropy" and not _is_feature_map(batch):
+        # a feature vector's histogram holds one value per channel and sample: too few for the divergence of
+        # 2048 bins to say which of them are outliers (it clipped PP-OCR's squeeze-excite gates)
+        lo, hi = float(x.min()), float(x.max())
+    else:
+        lo, hi = _range(x, options)
     if hi - lo <= 0 or max(abs(lo), abs(hi)) == 0:
         raise QuantuneError(f"{name}: the activations have zero range ({lo} to {hi}) on the calibration data; "
                             "keep this layer in fp32 or calibrate with more varied data")
@@ -63,7 +70,12 @@ def _sample_mean(batch: np.ndarray, method: str) -> bool:
     their mean clips what most samples need."""
     if method == "mean-minmax":
         return True
-    return method == "hybrid" and batch.ndim > 2 and int(np.prod(batch.shape[2:])) > 1
+    return method == "hybrid" and _is_feature_map(batch)
+
+
+def _is_feature_map(batch: np.ndarray) -> bool:
+    """Whether each sample holds channels of more than one value (not a feature vector, [N, C] or [N, C, 1, 1])."""
+    return batch.ndim > 2 and int(np.prod(batch.shape[2:])) > 1
 
 
 def _mean_range(batch: np.ndarray) -> tuple[float, float]:
@@ -80,7 +92,9 @@ def _range(x: np.ndarray, options: CalibrationOptions) -> tuple[float, float]:
         tail = 100.0 - options.percentile
         return float(np.percentile(x, tail)), float(np.percentile(x, 100.0 - tail))
     if options.method == "entropy":
-        threshold = _kl_threshold(np.abs(x), options.histogram_bins, INT_RANGES["int8"][1] + 1)
+        # an affine int8 tensor with no negative values spends all 256 levels on its magnitudes
+        levels = 2 * (INT_RANGES["int8"][1] + 1) if lo >= 0 else INT_RANGES["int8"][1] + 1
+        threshold = _kl_threshold(np.abs(x), options.histogram_bins, levels)
     else:
         threshold = _mse_threshold(x, options)
     return max(lo, -threshold), min(hi, threshold)
@@ -94,6 +108,11 @@ def _kl_threshold(magnitudes: np.ndarray, bins: int, levels: int) -> float:
         return 0.0
     hist, edges = np.histogram(magnitudes, bins=bins, range=(0.0, top))
     hist = hist.astype(np.float64)
+    # The zeros a ReLU writes (often half the tensor) pile into the first bin; spread over a merged level by the
+    # candidate, that spike would outweigh everything else in the divergence and pick the finest levels, the
+    # smallest threshold (a third of a ReLU output's range). As NVIDIA's pytorch-quantization does, the first bin
+    # counts as much as its neighbour.
+    hist[0] = hist[1]
     best, best_kl = bins, np.inf
     for i in range(levels, bins + 1):
         reference = hist[:i].copy()
