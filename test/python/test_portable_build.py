@@ -14,6 +14,8 @@ import pytest
 from iree.compiler.tools.binaries import find_tool
 
 import quantune_mlir
+from quantune_mlir import kernels
+from quantune_mlir.compile import get_target
 
 pytestmark = pytest.mark.slow
 REPO = Path(quantune_mlir.__file__).resolve().parent.parent
@@ -42,7 +44,8 @@ def test_moved_build_folder_compiles_to_the_same_bytes(tmp_path, target):
     module = f"50_{target}_quantized"
     for name in (f"{module}.vmfb", f"50_{target}.vmfb"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    assert [p.name for p in sorted((first / "kernels").glob("*.o"))], "the folder holds no kernel object"
+    if kernels.library_for(get_target(target)) is not None:  # x86_64 without AVX-512 VNNI links no kernel
+        assert list((first / "kernels").glob("*.o")), "the folder holds no kernel object"
 
     written_in = machine_paths(first, second, cache, tmp_path)
     for path in first.rglob("*"):
