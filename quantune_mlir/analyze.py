@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.int8_layer import int8_layer_output
-from .analysis.metrics import LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db, weight_metrics
+from .analysis.int8_layer import fp32_result, int8_layer_output
+from .analysis.metrics import (SQNR_CAP_DB, LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db,
+                               weight_metrics)
 from .analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
 from .build_dir import (IMPORT_MLIR, INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
                         SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name)
@@ -56,14 +57,12 @@ class AnalysisOptions:
     quantize: QuantizeOptions = field(default_factory=QuantizeOptions)  # calibration method, strict
     ratios: MetricRatios = field(default_factory=MetricRatios)  # of the four metrics in the score
     host_target: str = "x86_64"  # both runs happen on this machine
-    # Which activation error the score reads: "accumulated" (the int8 run against the FP32 run, as published)
-    # or "local" (each layer's own int8 arithmetic on the FP32 run's input; same two inferences).
-    activation_error: str = "accumulated"
+    activation_error: str = "accumulated"  # which activation error the score reads (ACTIVATION_ERRORS)
 
     def __post_init__(self):
         if self.activation_error not in ACTIVATION_ERRORS:
             raise QuantuneError(f"activation error '{self.activation_error}': choose "
-                                f"{' or '.join(ACTIVATION_ERRORS)}")
+                                f"{', '.join(ACTIVATION_ERRORS[:-1])} or {ACTIVATION_ERRORS[-1]}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,8 @@ class Analysis:
     fp32_only: dict[str, str]  # layers that cannot run int8, and why: not in the list, always FP32
     widened_channels: dict[str, list[int]]  # weight scales widened for the int32 bias to fit (quantize.run_fp32)
     range_methods: dict[str, int]  # how many tensors each activation range method calibrated
-    local_errors: dict[str, tuple[float, float]]  # per layer, its own activation (SQNR, MSE)
+    # per variant ("local", "added"; sensitivity.ACTIVATION_ERRORS), each layer's activation (SQNR, MSE)
+    activation_errors: dict[str, dict[str, tuple[float, float]]]
     samples: int
     inferences: int  # passes over the calibration batch: one per run
     # Wall time of each phase; "ranking": up to the written list, what the one-at-a-time baseline's time
@@ -87,11 +87,11 @@ class Analysis:
         return json.dumps({"schema_version": CACHE_SCHEMA, "sensitivity": json.loads(self.sensitivity.to_json()),
                            "plan": json.loads(self.plan.to_json()), "fp32_only": self.fp32_only,
                            "widened_channels": self.widened_channels, "range_methods": self.range_methods,
-                           "local_errors": self.local_errors, "samples": self.samples,
+                           "activation_errors": self.activation_errors, "samples": self.samples,
                            "inferences": self.inferences, "seconds": self.seconds})
 
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 
 
 def analysis_cache() -> Path:
@@ -124,8 +124,9 @@ def _read_cached(entry: Path, build: BuildDir, table: LayerTable) -> Analysis | 
             return None
         sensitivity = SensitivityList.from_json(json.dumps(data["sensitivity"]), str(entry))
         plan = PrecisionPlan.from_json(json.dumps(data["plan"]), table.ids, str(entry))
-        local = {layer: (float(s), float(m)) for layer, (s, m) in data["local_errors"].items()}
-        fields = (data["fp32_only"], data["widened_channels"], data["range_methods"], local, int(data["samples"]),
+        errors = {variant: {layer: (float(s), float(m)) for layer, (s, m) in by_layer.items()}
+                  for variant, by_layer in data["activation_errors"].items()}
+        fields = (data["fp32_only"], data["widened_channels"], data["range_methods"], errors, int(data["samples"]),
                   int(data["inferences"]), data["seconds"])
     except (OSError, ValueError, KeyError, TypeError, QuantuneError) as e:
         log.warning("ignoring the cached analysis %s (%s): running the analysis", entry, e)
@@ -159,8 +160,8 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     int8, int8_seconds = _int8_run(build, fp32, samples[:fp32.samples], options)
     seconds.update({f"int8 {phase}": s for phase, s in int8_seconds.items()})
     phase = time.perf_counter()
-    metrics, local = layer_metrics(build, fp32.plan, fp32.tensors, int8)
-    sensitivity = SensitivityList.from_metrics(table.model, metrics, options.ratios, local, options.activation_error)
+    metrics, errors = layer_metrics(build, fp32.plan, fp32.tensors, int8)
+    sensitivity = SensitivityList.from_metrics(table.model, metrics, options.ratios, errors, options.activation_error)
     seconds["metrics"] = time.perf_counter() - phase
     with build.atomic(SENSITIVITY) as path:
         path.write_text(sensitivity.to_json())
@@ -171,7 +172,7 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
     seconds["plot"] = time.perf_counter() - phase
     seconds["total"] = time.perf_counter() - started
-    analysis = Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, local,
+    analysis = Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, errors,
                         fp32.samples, fp32.inferences + 1, seconds, build / SENSITIVITY, plot)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
@@ -204,11 +205,14 @@ def _int8_run(build: BuildDir, fp32: FP32Run, samples: np.ndarray, options: Anal
 
 
 def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray]
-                  ) -> tuple[list[LayerMetrics], dict[str, tuple[float, float]]]:
-    """Every int8 layer's four metrics (its output in the int8 run against the FP32 run), and its local
-    activation (SQNR, MSE): its own int8 arithmetic on the FP32 run's input."""
+                  ) -> tuple[list[LayerMetrics], dict[str, dict[str, tuple[float, float]]]]:
+    """Every int8 layer's four metrics (its output in the int8 run against the FP32 run), and its activation
+    (SQNR, MSE) by the other measures of ACTIVATION_ERRORS: "local", its own int8 arithmetic on the FP32 run's
+    input; "added", the accumulated error less the error its FP32 arithmetic carries over from the int8 run's
+    input (noise powers subtract: the layer's own error is nearly uncorrelated with what it inherits)."""
+    import torch
     module = load_import(build)
-    metrics, local = [], {}
+    metrics, local, added = [], {}, {}
     with module.context:
         constants = Constants(module)
         region = int8_region(module, set(plan.int8_layers()), constants)
@@ -222,13 +226,21 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
             point = point_of[value]
             return quantize(fp32[point.name], params(point)), params(point)
 
+        def int8_run_input(value) -> np.ndarray:
+            point = point_of[value]
+            return dequantize(int8[point.name], params(point)).astype(np.float32)
+
         for layer_id, chain in region.chains.items():
             scales = np.asarray(plan.layers[layer_id].weight_scales, np.float64)
             weight_sqnr, weight_mse = weight_metrics(constants.value_of(chain.layer.weight), scales)
             end = point_of.get(chain.end)
+            carried = fp32_result(chain.layer, constants, torch.from_numpy(int8_run_input(chain.layer.activation)))
             if end is not None:  # the layer writes int8
                 reference, out = fp32[end.name], params(end)
                 act_sqnr, act_mse = activation_metrics(reference, int8[end.name], out)
+                if chain.residual is not None:
+                    carried = carried + int8_run_input(chain.residual)
+                carried = np.clip(carried, *chain.clamp)
             else:
                 reference, out = fp32[f"{layer_id}.output"], None
                 restored = int8[f"{layer_id}.output"]
@@ -238,8 +250,18 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
                                       out, plan.layers[layer_id].bias_correction)
             alone = dequantize(alone, out) if out is not None else alone
             local[layer_id] = (sqnr_db(reference, alone), mse(reference, alone))
+            added[layer_id] = _noise_less(reference, act_mse, mse(reference, carried))
             metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
-    return metrics, local
+    return metrics, {"local": local, "added": added}
+
+
+def _noise_less(reference: np.ndarray, total_mse: float, inherited_mse: float) -> tuple[float, float]:
+    """(SQNR, MSE) of the noise power total_mse less inherited_mse (at least 0) against reference's power."""
+    own = max(total_mse - inherited_mse, 0.0)
+    signal = float(np.mean(reference.astype(np.float64) ** 2))
+    sqnr = SQNR_CAP_DB if own == 0.0 else float(np.clip(10.0 * np.log10(max(signal, 1e-300) / own),
+                                                         -SQNR_CAP_DB, SQNR_CAP_DB))
+    return sqnr, own
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ["resnet18-small", "resnet50-small", "squeezenet1_1-small", "vgg16_bn-small", "mobilenet_v2-small"]
-METHODS = ["quantunev2", "quantunev2-local", "one-at-a-time", "first-last", "random"]
+METHODS = ["quantunev2", "quantunev2-local", "quantunev2-added", "one-at-a-time", "first-last", "random"]
 PAIRED_AGAINST = ["one-at-a-time", "first-last"]  # single plans at each k (random's draws are averaged)
 
 
@@ -51,11 +51,13 @@ def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, 
                            analysis=AnalysisOptions(quantize))
     fp32, reference = measure_vmfb(fp32_vmfb, data, None, options)
     variants = Variants(BuildDir(folder), analysis.plan, data, reference, options)
-    # The same two inferences scored on each layer's local activation error instead of the accumulated one.
-    local = SensitivityList.from_metrics(model, [e.metrics for e in analysis.sensitivity.entries],
-                                         analysis.sensitivity.ratios, analysis.local_errors, "local")
+    # The same two inferences scored on each layer's local, or added, activation error instead of the accumulated one.
+    variant = {error: SensitivityList.from_metrics(model, [e.metrics for e in analysis.sensitivity.entries],
+                                                   analysis.sensitivity.ratios, analysis.activation_errors, error)
+               for error in ("local", "added")}
+    local = variant["local"]
     rankings = {"quantunev2": list(analysis.sensitivity.ranked), "quantunev2-local": list(local.ranked),
-                "one-at-a-time": list(baseline.ranked)}
+                "quantunev2-added": list(variant["added"].ranked), "one-at-a-time": list(baseline.ranked)}
     candidates = [layer for layer in table.ids if layer in analysis.plan.int8_layers()]
     curve = accuracy_points(rankings, candidates, variants, options)
     paired = [{"fp32_layers": k, "against": other,
@@ -66,7 +68,7 @@ def run_model(model: str, folder: Path, images: int, max_fp32: int, draws: int, 
             "images": len(data), "data": data.name, "fp32_top1": fp32.top1,
             "analysis": {"seconds": analysis.seconds["ranking"], "inferences": analysis.inferences,
                          "ranked": list(analysis.sensitivity.ranked),
-                         "ranked_local": list(local.ranked)},
+                         "ranked_local": list(local.ranked), "ranked_added": list(variant["added"].ranked)},
             "one_at_a_time": {"seconds": baseline.seconds, "inferences": baseline.inferences,
                               "ranked": list(baseline.ranked)},
             "curve": curve, "paired": paired}

@@ -9,7 +9,10 @@ from ..errors import QuantuneError
 from .metrics import LayerMetrics, MetricRatios, sensitivity_scores
 
 SCHEMA_VERSION = 1
-ACTIVATION_ERRORS = ("accumulated", "local")
+# Which activation error the score reads, all from the same two inferences: "accumulated" (the int8 run against
+# the FP32 run, as published), "local" (the layer's own int8 arithmetic on the FP32 run's input) and "added" (the
+# accumulated error less what the layer inherits: its FP32 arithmetic on the int8 run's input)
+ACTIVATION_ERRORS = ("accumulated", "local", "added")
 
 
 @dataclass(frozen=True)
@@ -34,15 +37,20 @@ class SensitivityList:
 
     @classmethod
     def from_metrics(cls, model: str, metrics: list[LayerMetrics], ratios: MetricRatios = MetricRatios(),
-                     local: dict[str, tuple[float, float]] | None = None, activation_error: str = "accumulated"
-                     ) -> "SensitivityList":
-        """local: each layer's own activation (SQNR, MSE); with activation_error "local" the score reads those
-        instead of the accumulated ones in metrics."""
-        local = local or {}
+                     errors: dict[str, dict[str, tuple[float, float]]] | None = None,
+                     activation_error: str = "accumulated") -> "SensitivityList":
+        """errors: per variant ("local", "added"), each layer's activation (SQNR, MSE) by that measure; the score
+        reads the activation_error variant's instead of the accumulated ones in metrics."""
+        errors = errors or {}
+        if activation_error != "accumulated" and activation_error not in errors:
+            raise QuantuneError(f"no {activation_error} activation errors to rank by: the analysis computes "
+                                f"{', '.join(errors) or 'none'}")
+        chosen = errors.get(activation_error, {})
         scored = metrics if activation_error == "accumulated" else [
-            replace(m, activation_sqnr_db=local[m.layer][0], activation_mse=local[m.layer][1]) for m in metrics]
+            replace(m, activation_sqnr_db=chosen[m.layer][0], activation_mse=chosen[m.layer][1]) for m in metrics]
         scores = sensitivity_scores(scored, ratios)
         ranked = sorted(metrics, key=lambda m: -scores[m.layer])
+        local = errors.get("local", {})
         return cls(model, ratios, tuple(SensitivityEntry(scores[m.layer], m, local[m.layer][0] if m.layer in local
                                                          else None) for m in ranked), activation_error)
 

@@ -76,8 +76,8 @@ def test_a_second_analysis_of_the_same_model_and_samples_is_read_from_the_cache(
     again = analyze(folder, samples, reuse=True)
     assert len(invocations) == 2 and again.reused_from is not None and again.reused_from.is_file()
     assert again.sensitivity == first.sensitivity and again.plan == first.plan
-    assert (again.local_errors, again.range_methods, again.inferences) == \
-        (first.local_errors, first.range_methods, first.inferences)
+    assert (again.activation_errors, again.range_methods, again.inferences) == \
+        (first.activation_errors, first.range_methods, first.inferences)
     assert SensitivityList.from_json((folder / SENSITIVITY).read_text()) == first.sensitivity
     # other samples, or a fresh analysis asked for, run the two inferences again
     assert analyze(folder, samples[:16], reuse=True).reused_from is None and len(invocations) == 4

@@ -51,10 +51,15 @@ def test_the_local_score_reads_each_layers_own_error():
     # a shows the least error in the int8 run, but on its own it is the worst layer
     local = {"a": (5.0, 1.0), "b": (50.0, 1e-6), "c": (30.0, 1e-3)}
     ratios = MetricRatios(activation_sqnr=2)
-    accumulated = SensitivityList.from_metrics("net", METRICS, ratios, local)
-    own = SensitivityList.from_metrics("net", METRICS, ratios, local, "local")
+    accumulated = SensitivityList.from_metrics("net", METRICS, ratios, {"local": local})
+    own = SensitivityList.from_metrics("net", METRICS, ratios, {"local": local}, "local")
     assert accumulated.ranked == ["b", "c", "a"] and own.ranked == ["a", "b", "c"]
     assert own.entries[0].score == pytest.approx((0 + 0 + 2 * 1 + 1) / 5)
     assert [e.local_activation_sqnr_db for e in own.entries] == [5.0, 50.0, 30.0]
     assert own.entries[0].metrics == METRICS[0]  # the list keeps reporting the accumulated metrics
     assert SensitivityList.from_json(own.to_json()) == own and own.activation_error == "local"
+
+
+def test_a_variant_the_analysis_did_not_compute_is_named():
+    with pytest.raises(QuantuneError, match=r"no added activation errors to rank by: the analysis computes local"):
+        SensitivityList.from_metrics("net", METRICS, MetricRatios(), {"local": {}}, "added")
