@@ -10,6 +10,9 @@ A pass is one runtime call where the batch's tensors are small (the 28x28 zoo), 
 3. Per layer: SQNR and MSE of its weights against their int8 round trip, and of its output in the int8 run
    against the FP32 run (the error accumulated from every layer up to it), plus its local error: its own int8
    arithmetic applied to the FP32 run's input, quantized. The score and the list: analysis/metrics.py.
+4. The output layers' bias: the mean error the int8 run leaves at each model output, per channel, goes into the
+   plan as that layer's output shift (decision/plan.py), the one bias correction that sees what every layer
+   upstream adds.
 
 Artifacts: 12_/13_ (the FP32 run's build), 21_int8_run.mlirbc, 22_int8_run_<host>.vmfb, 20_sensitivity.json
 and 20_sensitivity.png.
@@ -45,7 +48,7 @@ from .layers import LayerTable
 from .quantization import AffineParams, dequantize, quantize
 from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, run_fp32
 from .report.plots import sensitivity_bars
-from .rewrite.chains import QuantPoint, int8_region
+from .rewrite.chains import QuantPoint, int8_region, output_layers
 from .rewrite.graph import Constants
 from .runtime import CompiledModule, run_over_batch
 
@@ -161,6 +164,7 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     seconds.update({f"int8 {phase}": s for phase, s in int8_seconds.items()})
     phase = time.perf_counter()
     metrics, errors = layer_metrics(build, fp32.plan, fp32.tensors, int8)
+    plan = fp32.plan.with_output_shifts(output_shifts(build, fp32.plan, fp32.tensors, int8))
     sensitivity = SensitivityList.from_metrics(table.model, metrics, options.ratios, errors, options.activation_error)
     seconds["metrics"] = time.perf_counter() - phase
     with build.atomic(SENSITIVITY) as path:
@@ -172,7 +176,7 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
     seconds["plot"] = time.perf_counter() - phase
     seconds["total"] = time.perf_counter() - started
-    analysis = Analysis(sensitivity, fp32.plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, errors,
+    analysis = Analysis(sensitivity, plan, fp32.fp32_only, fp32.widened_channels, fp32.range_methods, errors,
                         fp32.samples, fp32.inferences + 1, seconds, build / SENSITIVITY, plot)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
@@ -253,6 +257,23 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
             added[layer_id] = _noise_less(reference, act_mse, mse(reference, carried))
             metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
     return metrics, {"local": local, "added": added}
+
+
+def output_shifts(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray]
+                  ) -> dict[str, tuple[float, ...]]:
+    """Per output layer (rewrite.chains.output_layers), minus the int8 run's mean error at its result, per
+    channel, over the samples and positions."""
+    module = load_import(build)
+    with module.context:
+        layers = output_layers(int8_region(module, set(plan.int8_layers()), Constants(module)))
+    shifts = {}
+    for layer_id in layers:
+        error = int8[f"{layer_id}.output"].astype(np.float64) - fp32[f"{layer_id}.output"]
+        shifts[layer_id] = tuple(float(v) for v in -error.mean(axis=(0, *range(2, error.ndim))))
+        log.info("layer '%s' writes a model output: its bias takes the int8 run's mean error there (RMS %.3g of "
+                 "an error RMS %.3g)", layer_id, float(np.sqrt(np.mean(np.square(shifts[layer_id])))),
+                 float(np.sqrt(np.mean(error ** 2))))
+    return shifts
 
 
 def _noise_less(reference: np.ndarray, total_mse: float, inherited_mse: float) -> tuple[float, float]:

@@ -12,6 +12,15 @@ On disk (JSON, versioned):
 `bias_correction` (one value per output channel) is added to the layer's FP32 bias before the bias is quantized:
 calibration measures it (analysis/bias_correction.py).
 
+`output_shifts` (optional) holds, for each int8 layer whose result is a model output, the negated per-channel
+mean error that the analysis' all-int8 run left there: the systematic part of what every int8 layer upstream
+adds (noise rectified by ReLUs does not average out), which no layer's own correction sees. It is added to that
+layer's `bias_correction` in proportion to the share of the measuring run's int8 layers that the plan keeps
+int8 (`local` + share x `shift`): all of it in the all-int8 plan it was measured on, none once every layer
+upstream is FP32, and the layer entries always hold the sum that the rewrite uses.
+
+    "output_shifts": {"fc": {"shift": [...], "local": [...], "int8_layers": 21}}
+
 A layer may be given as a bare precision; layers not listed take `default`. Parameters left out are filled
 by calibration before the rewrite.
 """
@@ -65,9 +74,17 @@ class LayerPlan:
 
 
 @dataclass(frozen=True)
+class OutputShift:
+    shift: tuple[float, ...]  # per output channel: minus the all-int8 run's mean error at the layer's result
+    local: tuple[float, ...] | None  # the layer's own bias correction, without the shift
+    int8_layers: int  # how many layers the measuring run had int8
+
+
+@dataclass(frozen=True)
 class PrecisionPlan:
     model: str
     layers: dict[str, LayerPlan] = field(default_factory=dict)
+    output_shifts: dict[str, OutputShift] = field(default_factory=dict)
 
     @classmethod
     def uniform(cls, table: LayerTable, precision: str) -> "PrecisionPlan":
@@ -75,14 +92,42 @@ class PrecisionPlan:
         return cls(table.model, {layer_id: LayerPlan(precision) for layer_id in table.ids})
 
     def with_precision(self, layer_id: str, precision: str) -> "PrecisionPlan":
-        return replace(self, layers={**self.layers, layer_id: LayerPlan(precision)})
+        return replace(self, layers={**self.layers, layer_id: LayerPlan(precision)})._shifts_applied()
+
+    def with_output_shifts(self, shifts: dict[str, tuple[float, ...]]) -> "PrecisionPlan":
+        """This plan, every layer of shifts taking its whole shift (the plan is the one it was measured on)."""
+        measured = {layer: OutputShift(tuple(shift), self.layers[layer].bias_correction, len(self.int8_layers()))
+                    for layer, shift in shifts.items()}
+        return replace(self, output_shifts={**self.output_shifts, **measured})._shifts_applied()
+
+    def output_shift_share(self, layer_id: str) -> float:
+        """How much of its output shift the layer takes in this plan (0 when it is not int8)."""
+        shift = self.output_shifts.get(layer_id)
+        if shift is None or self.layers[layer_id].precision != "int8":
+            return 0.0
+        return min(1.0, len(self.int8_layers()) / shift.int8_layers)
+
+    def _shifts_applied(self) -> "PrecisionPlan":
+        layers = dict(self.layers)
+        for layer_id, shift in self.output_shifts.items():
+            layer = layers[layer_id]
+            if layer.precision != "int8" or layer.weight_scales is None:
+                continue  # FP32 now, or not calibrated: calibration measures the layer's own correction first
+            share = self.output_shift_share(layer_id)
+            local = shift.local or (0.0,) * len(shift.shift)
+            layers[layer_id] = replace(layer, bias_correction=tuple(c + share * s for c, s in zip(local, shift.shift)))
+        return replace(self, layers=layers)
 
     def int8_layers(self) -> tuple[str, ...]:
         return tuple(k for k, v in self.layers.items() if v.precision == "int8")
 
     def to_json(self) -> str:
-        return json.dumps({"schema_version": SCHEMA_VERSION, "model": self.model,
-                           "layers": {k: v.to_json() for k, v in self.layers.items()}}, indent=1)
+        data = {"schema_version": SCHEMA_VERSION, "model": self.model,
+                "layers": {k: v.to_json() for k, v in self.layers.items()}}
+        if self.output_shifts:
+            data["output_shifts"] = {k: {"shift": list(v.shift), "local": None if v.local is None else list(v.local),
+                                         "int8_layers": v.int8_layers} for k, v in self.output_shifts.items()}
+        return json.dumps(data, indent=1)
 
     @classmethod
     def from_json(cls, text: str, layer_ids: Sequence[str], source: str = "plan") -> "PrecisionPlan":
@@ -110,7 +155,21 @@ class PrecisionPlan:
                 layers[layer_id] = _layer_from_json(entries.get(layer_id, default))
             except QuantuneError as e:
                 raise QuantuneError(f"{source}: layer '{layer_id}': {e}") from None
-        return cls(data.get("model", ""), layers)
+        shifts = {}
+        for layer_id, entry in data.get("output_shifts", {}).items():
+            if layer_id not in layers:
+                raise QuantuneError(f"{source}: output_shifts names layer '{layer_id}', which is not in {model}")
+            try:
+                shifts[layer_id] = OutputShift(tuple(float(v) for v in entry["shift"]),
+                                               None if entry["local"] is None else tuple(map(float, entry["local"])),
+                                               int(entry["int8_layers"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise QuantuneError(f"{source}: output_shifts of layer '{layer_id}' is malformed ({e})") from None
+            if shifts[layer_id].int8_layers < 1 or not all(map(math.isfinite, shifts[layer_id].shift)):
+                raise QuantuneError(f"{source}: output_shifts of layer '{layer_id}' needs finite shifts and "
+                                    "int8_layers of at least 1")
+        # an edited plan (layers moved to FP32 or back) takes the share of the shift its int8 layers give
+        return cls(data.get("model", ""), layers, shifts)._shifts_applied()
 
     @classmethod
     def load(cls, path: Path, layer_ids: Sequence[str]) -> "PrecisionPlan":

@@ -153,6 +153,25 @@ def int8_region(module: ir.Module, int8_layers: set[str] | frozenset[str], const
     return Int8Region(chains, tuple(points))
 
 
+def output_layers(region: Int8Region) -> list[str]:
+    """The int8 layers that write FP32 and whose result reaches a model output without passing another layer
+    (a classifier's logits, through a softmax or a reshape at most)."""
+    contractions = {chain.layer.op.operation for chain in region.chains.values()}
+
+    def reaches_return(value: ir.Value, seen: set) -> bool:
+        for user in (op.operation for op in users(value)):
+            if user in seen or user in contractions:
+                continue
+            seen.add(user)
+            if user.name.endswith(".return") or any(reaches_return(r, seen) for r in user.results):
+                return True
+        return False
+
+    int8_tensors = _int8_tensors(region.chains)
+    return [layer_id for layer_id, chain in region.chains.items()
+            if chain.end not in int8_tensors and reaches_return(chain.end, set())]
+
+
 def _int8_tensors(chains: dict[str, Chain]) -> set[ir.Value]:
     """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand, or reaches as
     its input through pass-through ops."""

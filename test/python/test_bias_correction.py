@@ -3,6 +3,7 @@ result with int8 weights has the mean of its FP32 result, per channel, on the ca
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ import torch
 from quantune_mlir import api
 from quantune_mlir.analysis.calibration import CalibrationOptions
 from quantune_mlir.analysis.int8_layer import contract
-from quantune_mlir.analyze import AnalysisOptions, _int8_run
-from quantune_mlir.decision.plan import PrecisionPlan
+from quantune_mlir.analyze import AnalysisOptions, _int8_run, output_shifts
+from quantune_mlir.decision.plan import LayerPlan, PrecisionPlan
+from quantune_mlir.quantization import AffineParams
 from quantune_mlir.quantize import QuantizeOptions, load_import, run_fp32
 from quantune_mlir.build_dir import IMPORT_MLIR, BuildDir
 from quantune_mlir.rewrite.chains import int8_region
@@ -118,3 +120,55 @@ def test_a_malformed_correction_in_a_plan_file_is_refused(mobilenet):
     with pytest.raises(Exception, match=r"bias_correction must be a list of finite numbers"):
         PrecisionPlan.from_json(text, table.ids)
 
+
+
+def test_the_output_layer_takes_the_mean_error_the_int8_run_leaves_at_the_output(mobilenet):
+    """No layer's own correction sees what the layers upstream add; the int8 run does. After the output shift,
+    the all-int8 module's mean error at the logits, per class, is gone on the samples it was measured on."""
+    folder, samples, corrected, _ = mobilenet
+    build = BuildDir(folder)
+
+    def mean_output_error(plan: PrecisionPlan) -> tuple[str, np.ndarray]:
+        tensors, _ = _int8_run(build, dataclasses.replace(corrected, plan=plan), samples, AnalysisOptions())
+        (layer,) = output_shifts(build, plan, corrected.tensors, tensors)
+        error = tensors[f"{layer}.output"].astype(np.float64) - corrected.tensors[f"{layer}.output"]
+        return layer, error.mean(axis=0)
+
+    layer, before = mean_output_error(corrected.plan)
+    assert layer == api.load_layer_table(folder).ids[-1]
+    shifted = corrected.plan.with_output_shifts({layer: tuple(-before)})
+    np.testing.assert_allclose(shifted.layers[layer].bias_correction,
+                               np.asarray(corrected.plan.layers[layer].bias_correction) - before)
+    _, after = mean_output_error(shifted)
+    assert np.linalg.norm(after) < 0.05 * np.linalg.norm(before), (np.linalg.norm(after), np.linalg.norm(before))
+
+
+def _plan_with_an_output_shift() -> PrecisionPlan:
+    def calibrated(correction):
+        return LayerPlan("int8", (0.01,), AffineParams(0.1, 0), None, correction)
+    plan = PrecisionPlan("m", {"conv1": calibrated(None), "conv2": calibrated(None), "conv3": LayerPlan("fp32"),
+                               "fc": calibrated((1.0, 2.0))})
+    return plan.with_output_shifts({"fc": (0.5, -1.0)})
+
+
+def test_a_mixed_plan_takes_the_output_shift_in_proportion_to_its_int8_layers():
+    plan = _plan_with_an_output_shift()
+    assert plan.layers["fc"].bias_correction == (1.5, 1.0)  # measured on this plan: all of it
+    mixed = plan.with_precision("conv1", "fp32")
+    assert mixed.output_shift_share("fc") == pytest.approx(2 / 3)
+    assert mixed.layers["fc"].bias_correction == pytest.approx((1.0 + 0.5 * 2 / 3, 2.0 - 2 / 3))
+    assert mixed.with_precision("conv2", "fp32").layers["fc"].bias_correction == pytest.approx((1 + 0.5 / 3, 2 - 1 / 3))
+    assert mixed.with_precision("fc", "fp32").output_shift_share("fc") == 0.0
+
+
+def test_the_output_shift_survives_the_plan_file_and_an_edit_of_it():
+    plan = _plan_with_an_output_shift()
+    ids = list(plan.layers)
+    assert PrecisionPlan.from_json(plan.to_json(), ids) == plan
+    edited = json.loads(plan.to_json())
+    edited["layers"]["conv2"] = "fp32"
+    assert PrecisionPlan.from_json(json.dumps(edited), ids).layers["fc"].bias_correction == \
+        pytest.approx(plan.with_precision("conv2", "fp32").layers["fc"].bias_correction)
+    broken = plan.to_json().replace('"int8_layers": 3', '"int8_layers": 0')
+    with pytest.raises(Exception, match=r"output_shifts of layer 'fc' needs finite shifts and int8_layers of at "):
+        PrecisionPlan.from_json(broken, ids)
