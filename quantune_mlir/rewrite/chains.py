@@ -206,15 +206,17 @@ def pass_through_inputs(op: ir.Operation) -> list[ir.Value]:
 
 
 def pass_through_result(value: ir.Value) -> ir.Value | None:
-    """The result of the max pool (through a -inf padding, or none) or channel concatenation that alone reads
-    value."""
+    """The result of the max pool (through a spatial padding with a constant, or none) or channel concatenation
+    that alone reads value."""
     followers = users(value)
     if len(followers) != 1:
         return None
     op, operand = followers[0], value
     if op.name == "tensor.pad":
+        # any constant padding: quantize(pad(x, v)) = pad(quantize(x), quantize(v)); the lowering pads the int8
+        # tensor with quantize(v) (-inf: the int8 minimum), e.g. the zeros a Caffe-style ceil-mode pool adds
         padding = pad_of(op.results[0])
-        if padding is None or padding[3] > -3e38 or len(users(op.results[0])) != 1:
+        if padding is None or any(padding[1][:2]) or any(padding[2][:2]) or len(users(op.results[0])) != 1:
             return None
         op, operand = users(op.results[0])[0], op.results[0]
         if op.name != "linalg.pooling_nchw_max":

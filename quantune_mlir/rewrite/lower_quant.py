@@ -24,7 +24,7 @@ import numpy as np
 from .. import kernels
 from ..kernels import cost_model
 from ..mlir import LAYER_ATTR, POINT_ATTR, ir
-from ..quantization import INT_RANGES, requantize_multipliers
+from ..quantization import INT_RANGES, quantize, requantize_multipliers
 from . import extern_conv
 from .base import Pass, PassFailure
 from .expose_layer_outputs import append_results
@@ -385,15 +385,20 @@ class _Lowering:
                     f"({types}) -> {y_type}\nreturn %y : {y_type}")
         else:
             x_shape = channels_last(tensor_shape(sources[0].type))
-            if self._max_pool_kernel_runs(op):
+            padding = pad_of(op.operands[0])
+            fill = int(quantize(padding[3], _activation(qcast.results[0].type, _point_name(qcast)))) \
+                if padding is not None else INT_RANGES["int8"][0]
+            if self._max_pool_kernel_runs(op, fill):
                 return self._call_max_pool(op, qcast, self.storage[sources[0]], x_shape, y_shape)
-            body = _max_pool(op, x_shape, y_type)
+            body = _max_pool(op, x_shape, y_type, fill)
         (value,) = self.splicer.call(qcast, [self.storage[v] for v in sources], [y_type], body, op.location)
         return value
 
-    def _max_pool_kernel_runs(self, pool: ir.Operation) -> bool:
+    def _max_pool_kernel_runs(self, pool: ir.Operation, fill: int) -> bool:
+        """The kernel skips the taps in the padding: right for a padding with the int8 minimum (-inf, or a ReLU
+        output's zeros at zero point -128)."""
         strides, dilations = int_array(pool, "strides"), int_array(pool, "dilations")
-        return self.library is not None and self.library.max_pool_symbol is not None and len(set(strides)) == 1 \
+        return fill == INT_RANGES["int8"][0] and self.library is not None and self.library.max_pool_symbol is not None and len(set(strides)) == 1 \
             and all(d == 1 for d in dilations)
 
     def _call_max_pool(self, pool: ir.Operation, qcast: ir.Operation, x: ir.Value, x_shape: tuple[int, ...],
@@ -660,16 +665,16 @@ def _dcast_source(value: ir.Value) -> ir.Value | None:
     return op.operands[0] if op is not None and op.name == "quant.dcast" else None
 
 
-def _max_pool(pool: ir.Operation, x_shape: tuple[int, ...], y_type: str) -> str:
-    """The body of an int8 channels-last max pool, padded with the smallest int8 (the fp32 pool pads with -inf)."""
+def _max_pool(pool: ir.Operation, x_shape: tuple[int, ...], y_type: str, fill: int) -> str:
+    """The body of an int8 channels-last max pool, padded with fill (the fp32 padding value quantized)."""
     window = tensor_shape(pool.operands[1].type)
-    lines, x = ["%lowest = arith.constant -128 : i8"], "%arg0"
+    lines, x = ["%lowest = arith.constant -128 : i8", f"%fill = arith.constant {fill} : i8"], "%arg0"
     padding = pad_of(pool.operands[0])
     if padding is not None:
         low, high = channels_last(padding[1]), channels_last(padding[2])
         padded = tuple(d + lo + hi for d, lo, hi in zip(x_shape, low, high))
         lines += [f"%padded = tensor.pad %arg0 low{list(low)} high{list(high)} {{",
-                  "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %lowest : i8",
+                  "^bb0(%i0: index, %i1: index, %i2: index, %i3: index):", "  tensor.yield %fill : i8",
                   f"}} : tensor<{_dims(x_shape)}i8> to tensor<{_dims(padded)}i8>"]
         x, x_shape = "%padded", padded
     lines += [f"%window = tensor.empty() : tensor<{_dims(window)}i8>", f"%init = tensor.empty() : {y_type}",
