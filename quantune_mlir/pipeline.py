@@ -241,6 +241,7 @@ def _build_model(source, build: BuildDir, policy, options: BuildOptions) -> dict
         "int8_layers": list(plan.int8_layers()), "fp32_only_layers": analysis.fp32_only,
         "widened_weight_scales": analysis.widened_channels,
         "bias_corrected_layers": [layer for layer in plan.int8_layers() if plan.layers[layer].bias_correction],
+        "output_shifts": {layer: plan.output_shift_share(layer) for layer in plan.output_shifts},
         "analysis": {"inferences": analysis.inferences, "samples": analysis.samples,
                      "reused_from": None if analysis.reused_from is None else analysis.reused_from.name,
                      "range_methods": analysis.range_methods,

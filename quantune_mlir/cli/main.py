@@ -271,6 +271,10 @@ def _summary(report: dict, build_dir: Path) -> str:
     if report["bias_corrected_layers"]:
         lines.append(f"bias correction: {len(report['bias_corrected_layers'])} int8 layer(s) shifted by the mean error "
                      "of their int8 arithmetic (values in the plan)")
+    if any(report["output_shifts"].values()):
+        lines.append("output shift: " + ", ".join(f"{layer} takes {100 * share:.0f} % of the mean error the all-int8 "
+                                                  "run left at its output" for layer, share in
+                                                  report["output_shifts"].items()))
     if report["relative_l2_vs_framework"] is not None:
         lines.append(f"FP32 build against the framework: relative L2 error {report['relative_l2_vs_framework']:.2e}")
     lines.append(f"on {evaluation['data']}, measured on {evaluation['measured_on']}:")

@@ -78,6 +78,12 @@ def report_markdown(report: dict) -> str:
         lines += [f"Bias correction: {len(report['bias_corrected_layers'])} int8 layer(s) have their bias shifted by "
                   "the mean error their int8 arithmetic adds on the calibration data (per channel; the values are in "
                   "the plan, `bias_correction`).", ""]
+    if any(report["output_shifts"].values()):
+        lines += ["Output shift: the bias of " + ", ".join(f"`{layer}`" for layer in report["output_shifts"]) +
+                  ", whose results are the model's outputs, also takes " + ", ".join(
+                      f"{100 * share:.0f} %" for share in report["output_shifts"].values()) +
+                  " of the mean error the all-int8 analysis run left there (the share of its int8 layers this plan "
+                  "keeps int8; `output_shifts` in the plan).", ""]
     if report["curve"]:
         lines += ["## Against the baselines", "", "Accuracy at equal numbers of FP32 layers (random: the mean of "
                   "its seeded draws).", ""]
