@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 def quantune(*args, check=True):
@@ -32,8 +33,8 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
                       "--random-draws", "1", "--eval-images", "200")
     report = json.loads((tmp_path / "60_report.json").read_text())
     assert set(report) == {"model", "target", "policy", "decision", "layers", "fp32_layers", "int8_layers",
-                           "fp32_only_layers", "widened_weight_scales", "bias_corrected_layers", "compile_fallbacks",
-                           "analysis", "plan",
+                           "fp32_only_layers", "widened_weight_scales", "bias_corrected_layers", "output_shifts",
+                           "compile_fallbacks", "analysis", "plan",
                            "evaluation", "relative_l2_vs_framework", "size", "artifacts", "audit", "curve",
                            "one_at_a_time", "flags", "versions", "plots", "seconds"}
     assert set(report["evaluation"]["mixed"]) == {"fp32_layers", "top1", "agreement", "output_sqnr_db", "latency_ms",
@@ -42,6 +43,11 @@ def test_build_runs_the_whole_pipeline_and_writes_the_report(tmp_path):
     assert len(report["fp32_layers"]) == 1 and report["fp32_layers"][0] == report["analysis"]["ranked"][0]["layer"]
     assert len(report["int8_layers"]) == report["layers"] - 1
     assert report["bias_corrected_layers"] and set(report["bias_corrected_layers"]) <= set(report["int8_layers"])
+    # the last conv (then ReLU, average pool, the output) takes the all-int8 run's mean error there, scaled by
+    # the share of the analysis' int8 layers the plan keeps: 24 of 25, unless it is the FP32 layer itself
+    ((last, share),) = report["output_shifts"].items()
+    assert last == report["int8_layers"][-1] or last in report["fp32_layers"], last
+    assert share == (0.0 if last in report["fp32_layers"] else pytest.approx(24 / 25)), share
     methods = report["analysis"]["range_methods"]
     assert set(methods) == {"hybrid"} and methods["hybrid"] > 0, methods
     evaluation = report["evaluation"]
