@@ -214,8 +214,9 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                     correction = None if shift is None else tuple(float(c) for c in shift)
                 layers_plan[layer_id] = dataclasses.replace(layer_plan, bias_correction=correction)
         seconds["bias correction"] = time.perf_counter() - started
-    return FP32Run(PrecisionPlan(plan.model, layers_plan, plan.output_shifts), tensors, outputs[:len(outputs) - len(exposed)],
-                   fp32_only, widened, dict(range_methods), len(samples), 1, seconds)
+    return FP32Run(PrecisionPlan(plan.model, layers_plan, plan.output_shifts), tensors,
+                   outputs[:len(outputs) - len(exposed)], fp32_only, widened, dict(range_methods), len(samples), 1,
+                   seconds)
 
 
 def _tensor_params(values: np.ndarray, calibration: CalibrationOptions, label: str, consumers: list[Consumer],

@@ -9,9 +9,10 @@ requantized there: the producer's epilogue writes the consumer's input directly.
 Max pools and channel concatenations between int8 layers run on int8 too ("pass-through" ops): quantization
 is monotonic and elementwise, so quantize(max(x)) = max(quantize(x)) and quantize(concat(a, b)) =
 concat(quantize(a), quantize(b)) for one set of parameters; a constant spatial padding before a max pool (-inf,
-or the zeros of a Caffe-style ceil-mode pool exported as Pad + MaxPool) becomes that constant quantized. When int8 layers' outputs reach an int8 layer's
-input only through such ops, every tensor on the way is a point and takes that input's parameters
-(`QuantPoint.params_from`): the producers' epilogues write the consumer's scale and the ops move int8 values.
+or the zeros of a Caffe-style ceil-mode pool exported as Pad + MaxPool) becomes that constant quantized. When
+int8 layers' outputs reach an int8 layer's input only through such ops, every tensor on the way is a point and
+takes that input's parameters (`QuantPoint.params_from`): the producers' epilogues write the consumer's scale and
+the ops move int8 values.
 
 Points are named after the plan entries that hold their parameters: `<layer>.input` and `<layer>.output`.
 One tensor can carry both names (the output of one layer is the input of the next); the producer's output

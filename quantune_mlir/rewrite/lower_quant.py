@@ -398,8 +398,8 @@ class _Lowering:
         """The kernel skips the taps in the padding: right for a padding with the int8 minimum (-inf, or a ReLU
         output's zeros at zero point -128)."""
         strides, dilations = int_array(pool, "strides"), int_array(pool, "dilations")
-        return fill == INT_RANGES["int8"][0] and self.library is not None and self.library.max_pool_symbol is not None and len(set(strides)) == 1 \
-            and all(d == 1 for d in dilations)
+        return fill == INT_RANGES["int8"][0] and self.library is not None \
+            and self.library.max_pool_symbol is not None and len(set(strides)) == 1 and all(d == 1 for d in dilations)
 
     def _call_max_pool(self, pool: ir.Operation, qcast: ir.Operation, x: ir.Value, x_shape: tuple[int, ...],
                        y_shape: tuple[int, ...]) -> ir.Value:

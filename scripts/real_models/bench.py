@@ -70,13 +70,15 @@ def fidelity(reference: np.ndarray, logits: np.ndarray) -> dict[str, float]:
             "sqnr_db": sqnr_db(reference, logits), "mean_kl": float(kl.mean())}
 
 
-def quantune(onnx_path: Path, calibration: Path, evaluation: Path, folder: Path, policy: str,
-             inputs: np.ndarray) -> dict[str, tuple[np.ndarray, dict]]:
+def quantune(source: Path | str, calibration: Path, evaluation: Path, folder: Path, policy: str,
+             inputs: np.ndarray, weights: Path | None = None) -> dict[str, tuple[np.ndarray, dict]]:
+    """`quantune build` of an .onnx file (or a zoo id with its state_dict): its all-int8 and mixed logits."""
     from quantune_mlir.pipeline import BuildOptions, build_model
     from quantune_mlir.runtime import CompiledModule, run_over_batch
-    report = build_model(onnx_path, folder, BuildOptions(
-        policy=policy, calibration_data=str(calibration), calibration_images=len(np.load(calibration)["inputs"]),
-        eval_data=str(evaluation), eval_images=len(inputs), curve=0))
+    report = build_model(source, folder, BuildOptions(
+        policy=policy, weights=weights, calibration_data=str(calibration),
+        calibration_images=len(np.load(calibration)["inputs"]), eval_data=str(evaluation), eval_images=len(inputs),
+        curve=0))
     notes = {"fp32_layers": report["fp32_layers"], "bias_corrected_layers": len(report["bias_corrected_layers"]),
              "widened_weight_scales": {k: len(v) for k, v in report["widened_weight_scales"].items()},
              "fp32_only_layers": report["fp32_only_layers"], "analysis_seconds": report["analysis"]["seconds"]["total"],
@@ -89,16 +91,10 @@ def quantune_torch(name: str, dest: Path, calibration: Path, evaluation: Path, f
                    ) -> np.ndarray:
     """quantune all-int8 of the model's PyTorch module through torch-mlir's FX importer (quantune's zoo
     architecture with the model's own state_dict), the same data as the ONNX build."""
-    from quantune_mlir.pipeline import BuildOptions, build_model
-    from quantune_mlir.runtime import CompiledModule, run_over_batch
     weights = sorted(dest.glob(f"unpacked/*/{TORCH_WEIGHTS[name]}"))
     if not weights:
         raise SystemExit(f"{dest}/unpacked holds no {TORCH_WEIGHTS[name]}: run scripts/real_models/fetch.py first")
-    report = build_model(name, folder, BuildOptions(
-        policy="all-int8", weights=weights[0], calibration_data=str(calibration),
-        calibration_images=len(np.load(calibration)["inputs"]), eval_data=str(evaluation), eval_images=len(inputs),
-        curve=0))
-    return run_over_batch(CompiledModule(folder / report["artifacts"]["all_int8_host_vmfb"]), inputs)[0]
+    return quantune(name, calibration, evaluation, folder, "all-int8", inputs, weights[0])["quantune all-int8"][0]
 
 
 def nncf_int8(onnx_path: Path, calibration: np.ndarray, inputs: np.ndarray, folder: Path) -> np.ndarray:
@@ -170,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", default="accuracy:0.5", help="quantune's policy for the mixed build")
     parser.add_argument("--out", type=Path, default=Path("build/real_bench"))
     parser.add_argument("--torch", action="store_true", help="also build quantune all-int8 from the PyTorch module "
-                        f"(torch-mlir's FX importer) where quantune's zoo has the architecture: {', '.join(TORCH_WEIGHTS)}")
+                        "(torch-mlir's FX importer) where quantune's zoo has the architecture: "
+                        f"{', '.join(TORCH_WEIGHTS)}")
     parser.add_argument("--mirrors", action="store_true", help="evaluate on the photos and their left-right, "
                         "upside-down and rotated copies (572 images): a steadier comparison than 143 photos")
     args = parser.parse_args(argv)
