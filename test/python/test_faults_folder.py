@@ -210,7 +210,7 @@ def test_interrupt_leaves_a_marked_folder_that_a_rerun_completes(imported, tmp_p
     assert "Traceback" not in stderr
     if signum != signal.SIGKILL:
         assert stderr.strip().splitlines()[-1] == ("quantune: interrupted" if signum == signal.SIGINT
-                                                   else "quantune: stopped by SIGTERM")
+                                                   else "quantune: stopped by SIGTERM"), stderr
         assert leftovers(folder) == []  # temporary files go on every exit quantune sees
     time.sleep(0.5)
     assert compilers_writing(folder) == []  # no compiler outlives quantune, not even after SIGKILL
