@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from iree.compiler import ir, passmanager  # noqa: F401  (re-exported)
+from iree.compiler.dialects import linalg, tensor, util  # noqa: F401  (re-exported: typed op builders)
 
 from .errors import QuantuneError
 

@@ -28,6 +28,7 @@ from .rewrite import run_passes
 from .rewrite.apply_plan import apply_plan
 from .rewrite.chains import Chain, int8_region, layers_by_id
 from .rewrite.batch_loop import BatchLoop
+from .rewrite.depthwise_channels_last import DepthwiseChannelsLast
 from .rewrite.expose_layer_outputs import append_results, entry_function, exposed_names
 from .rewrite.extern_conv import linked_objects
 from .rewrite.graph import Constants, Layer, element_dtype
@@ -304,7 +305,7 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
     key = kernels.target_config(get_target(target).for_int8().flag_file).object_key() if library else ""
     lowering = LowerQuant(expose_int8=options.expose_int8, kernels=library.name if library else "",
                           kernel_target=key, cost_model=options.cost_model)
-    run_passes(module, [lowering], failure_dir=build.path)
+    run_passes(module, [lowering, DepthwiseChannelsLast()], failure_dir=build.path)
     kernels.place_linked_objects(linked_objects(module), build.path)
     with module.context:
         return module, tuple(exposed_names(entry_function(module, "main")))
