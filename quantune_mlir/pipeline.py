@@ -23,7 +23,7 @@ import numpy as np
 from . import api
 from .analysis.metrics import sqnr_db
 from .analyze import Analysis, AnalysisOptions, analyze, one_layer_at_a_time
-from .build_dir import EVERY_STAGE, IMPORT_MLIR, PROFILES, REPORT, REPORT_MD, VARIANTS, BuildDir
+from .build_dir import EVERY_STAGE, PROFILES, REPORT, REPORT_MD, VARIANTS, BuildDir
 from .compile import get_target
 from .compile.audit import compile_and_audit
 from .compile.profile import dispatch_times, layer_costs
@@ -37,7 +37,7 @@ from .errors import QuantuneError
 from .evaluation import PairedComparison, logits_of, module_predictor, paired_comparison
 from .layers import LayerTable
 from .mlir import write_module
-from .quantize import PlanCompileError, QuantizedBuild, compile_plan, lower_plan, rewrite_and_compile
+from .quantize import PlanCompileError, QuantizedBuild, compile_plan, lower_fp32, lower_plan, rewrite_and_compile
 from .report.markdown import report_markdown
 from .report.plots import accuracy_curve, accuracy_vs_latency, sensitivity_bars
 from .runtime import CompiledModule, RuntimeOptions
@@ -361,7 +361,9 @@ def profile_layer_costs(build: BuildDir, plan: PrecisionPlan, table: LayerTable,
     """(FP32 ms, int8 ms) per int8-capable layer, from one profile of the FP32 and one of the all-int8 build
     (compiled with the kernel audit's dumps, which map dispatches to layers; 52_profiles/)."""
     folder = BuildDir(build / PROFILES)
-    fp32_audit = compile_and_audit(build / IMPORT_MLIR, get_target(HOST), folder / f"fp32_{HOST}.vmfb",
+    with folder.atomic("fp32.mlirbc") as path:
+        write_module(lower_fp32(build), path, bytecode=True)
+    fp32_audit = compile_and_audit(folder / "fp32.mlirbc", get_target(HOST), folder / f"fp32_{HOST}.vmfb",
                                    layers=table.ids, dump_dir=folder / "fp32_dump", failure_dir=build.path)
     module, _ = lower_plan(build, plan, options.analysis.quantize, HOST)
     with folder.atomic("int8.mlirbc") as path:

@@ -311,6 +311,14 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
         return module, tuple(exposed_names(entry_function(module, "main")))
 
 
+def lower_fp32(build: BuildDir) -> ir.Module:
+    """The imported model with its layers in the form the FP32 layers of a mixed plan take (what the latency
+    policy's FP32 costs are measured on)."""
+    module = load_import(build)
+    run_passes(module, [DepthwiseChannelsLast()], failure_dir=build.path)
+    return module
+
+
 class PlanCompileError(CompileError):
     """iree-compile rejected a plan's module, even without its speed-only flags; names the plan's FP32 layers,
     which a policy can change."""
