@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent("""
     try:
         import iree.runtime
     except KeyboardInterrupt:
-        print("interrupted after", finished[-1])
+        print("after its initialisation" if "iree._runtime_libs._runtime" in finished else "inside its import")
     else:
         print("not interrupted")
 """)
@@ -37,11 +37,12 @@ SCRIPT = textwrap.dedent("""
 def test_ctrl_c_during_a_native_import_is_raised_after_it():
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "interrupted after iree._runtime_libs._runtime"
+    assert result.stdout.strip() == "after its initialisation"
 
 
 def test_without_the_hold_the_same_signal_lands_inside_the_import():
     """The control: the handler alone raises before the native initialisation finishes."""
     script = SCRIPT.replace("interrupts.install()", "signal.signal(signal.SIGINT, interrupts._handler)")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert "interrupted after iree._runtime_libs._runtime" not in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "inside its import"
