@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..mlir import LAYER_ATTR, ir, linalg, tensor, util
 from .base import Pass
 from .graph import int_array, tensor_shape
+from .tag_layers import contraction_ops
 
 _NCHW_TO_NHWC = (0, 2, 3, 1)
 _NHWC_TO_NCHW = (0, 3, 1, 2)
@@ -29,18 +30,11 @@ class DepthwiseChannelsLast(Pass):
     summary = "run FP32 depthwise convs as linalg.depthwise_conv_2d_nhwc_hwc on a materialised NHWC input"
 
     def run(self, module: ir.Module) -> None:
-        found: list[ir.Operation] = []
-
-        def visit(op):
-            if op.name == "linalg.depthwise_conv_2d_nchw_chw" and \
-                    ir.RankedTensorType(op.results[0].type).element_type == ir.F32Type.get():
-                found.append(op.operation)
-            return ir.WalkResult.ADVANCE
-
         with module.context:
-            module.operation.walk(visit)
-            for op in found:
-                _channels_last(op)
+            for op in contraction_ops(module):
+                if op.name == "linalg.depthwise_conv_2d_nchw_chw" and \
+                        ir.RankedTensorType(op.results[0].type).element_type == ir.F32Type.get():
+                    _channels_last(op)
 
 
 def _channels_last(conv: ir.Operation) -> None:
