@@ -38,6 +38,7 @@ import numpy as np
 from .analysis.int8_layer import fp32_result, int8_layer_output
 from .analysis.metrics import (SQNR_CAP_DB, LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db,
                                weight_metrics)
+from .analysis.noise_gain import output_gains, output_referred
 from .analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
 from .build_dir import (IMPORT_MLIR, INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
                         SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name)
@@ -48,7 +49,7 @@ from .layers import LayerTable
 from .quantization import AffineParams, dequantize, quantize
 from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, run_fp32
 from .report.plots import sensitivity_bars
-from .rewrite.chains import QuantPoint, int8_region, output_layers
+from .rewrite.chains import QuantPoint, downstream_consumers, int8_region, output_layers
 from .rewrite.graph import Constants
 from .runtime import CompiledModule, run_over_batch
 
@@ -75,7 +76,7 @@ class Analysis:
     fp32_only: dict[str, str]  # layers that cannot run int8, and why: not in the list, always FP32
     widened_channels: dict[str, list[int]]  # weight scales widened for the int32 bias to fit (quantize.run_fp32)
     range_methods: dict[str, int]  # how many tensors each activation range method calibrated
-    # per variant ("local", "added"; sensitivity.ACTIVATION_ERRORS), each layer's activation (SQNR, MSE)
+    # per variant ("local", "added", "output"; sensitivity.ACTIVATION_ERRORS), each layer's activation (SQNR, MSE)
     activation_errors: dict[str, dict[str, tuple[float, float]]]
     samples: int
     inferences: int  # passes over the calibration batch: one per run
@@ -213,14 +214,17 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
     """Every int8 layer's four metrics (its output in the int8 run against the FP32 run), and its activation
     (SQNR, MSE) by the other measures of ACTIVATION_ERRORS: "local", its own int8 arithmetic on the FP32 run's
     input; "added", the accumulated error less the error its FP32 arithmetic carries over from the int8 run's
-    input (noise powers subtract: the layer's own error is nearly uncorrelated with what it inherits)."""
+    input (noise powers subtract: the layer's own error is nearly uncorrelated with what it inherits); "output",
+    the local error times the noise gain from the layer's output to the model's (analysis/noise_gain.py)."""
     import torch
     module = load_import(build)
     metrics, local, added = [], {}, {}
+    accumulated, inherited, output_power = {}, {}, {}
     with module.context:
         constants = Constants(module)
         region = int8_region(module, set(plan.int8_layers()), constants)
         point_of = {p.value: p for p in region.points}
+        consumers = downstream_consumers(region)
 
         def params(point: QuantPoint) -> AffineParams:
             layer_id, role = point.params_name.rsplit(".", 1)
@@ -243,20 +247,32 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
                 reference, out = fp32[end.name], params(end)
                 act_sqnr, act_mse = activation_metrics(reference, int8[end.name], out)
                 if chain.residual is not None:
-                    carried = carried + int8_run_input(chain.residual)
-                carried = np.clip(carried, *chain.clamp)
+                    input_only = _epilogue(carried, fp32[point_of[chain.residual].name], chain.clamp)
+                    carried = _epilogue(carried, int8_run_input(chain.residual), chain.clamp)
+                else:
+                    carried = input_only = _epilogue(carried, None, chain.clamp)
             else:
                 reference, out = fp32[f"{layer_id}.output"], None
                 restored = int8[f"{layer_id}.output"]
                 act_sqnr, act_mse = sqnr_db(reference, restored), mse(reference, restored)
+                input_only = carried
             residual = fp32_int8_input(chain.residual) if chain.residual is not None else None
             alone = int8_layer_output(chain, scales, constants, fp32_int8_input(chain.layer.activation), residual,
                                       out, plan.layers[layer_id].bias_correction)
             alone = dequantize(alone, out) if out is not None else alone
             local[layer_id] = (sqnr_db(reference, alone), mse(reference, alone))
             added[layer_id] = _noise_less(reference, act_mse, mse(reference, carried))
+            accumulated[layer_id], inherited[layer_id] = act_mse, mse(reference, input_only)
+            if ("output", None) in consumers[layer_id]:
+                output_power[layer_id] = float(np.mean(reference.astype(np.float64) ** 2))
             metrics.append(LayerMetrics(layer_id, weight_sqnr, weight_mse, act_sqnr, act_mse))
-    return metrics, {"local": local, "added": added}
+    gains = output_gains(consumers, accumulated, inherited)
+    referred = output_referred(local, gains, float(np.mean(list(output_power.values()))) if output_power else 1.0)
+    return metrics, {"local": local, "added": added, "output": referred}
+
+
+def _epilogue(result: np.ndarray, residual: np.ndarray | None, clamp: tuple[float, float]) -> np.ndarray:
+    return np.clip(result if residual is None else result + residual, *clamp)
 
 
 def output_shifts(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray]

@@ -11,8 +11,9 @@ from .metrics import LayerMetrics, MetricRatios, sensitivity_scores
 SCHEMA_VERSION = 1
 # Which activation error the score reads, all from the same two inferences: "accumulated" (the int8 run against
 # the FP32 run, as published), "local" (the layer's own int8 arithmetic on the FP32 run's input) and "added" (the
-# accumulated error less what the layer inherits: its FP32 arithmetic on the int8 run's input)
-ACTIVATION_ERRORS = ("accumulated", "local", "added")
+# accumulated error less what the layer inherits: its FP32 arithmetic on the int8 run's input) and "output" (the
+# local error times how much the network after the layer amplifies noise: analysis/noise_gain.py)
+ACTIVATION_ERRORS = ("accumulated", "local", "added", "output")
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,9 @@ def _add_analysis(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ratios", type=_ratios, default="1,1,1,1", help="weights of weight SQNR, weight MSE, "
                    "activation SQNR and activation MSE in the score")
     p.add_argument("--activation-error", default="accumulated", choices=list(ACTIVATION_ERRORS),
-                   help="the activation metrics the score reads: the int8 run's (accumulated, as published) or each "
-                   "layer's own error on the FP32 run's input (local)")
+                   help="the activation metrics the score reads: the int8 run's (accumulated, as published), each "
+                   "layer's own error on the FP32 run's input (local), the accumulated error less what the layer "
+                   "inherits (added), or the local error times the noise gain to the model output (output)")
 
 
 def _analysis_options(args) -> AnalysisOptions:

@@ -174,6 +174,34 @@ def output_layers(region: Int8Region) -> list[str]:
             if chain.end not in int8_tensors and reaches_return(chain.end, set())]
 
 
+def downstream_consumers(region: Int8Region) -> dict[str, tuple[tuple[str, str | None], ...]]:
+    """Per int8 layer, where its end's values go next, through any op that is not another int8 layer:
+    ("input", j) where they reach layer j's contraction, ("residual", j) where they reach j's epilogue (its
+    residual add), ("output", None) where they reach the function's return."""
+    contraction_of = {chain.layer.op.operation: layer_id for layer_id, chain in region.chains.items()}
+    epilogue_of = {op.operation: layer_id for layer_id, chain in region.chains.items() for op in chain.ops}
+    consumers = {}
+    for layer_id, chain in region.chains.items():
+        found: list[tuple[str, str | None]] = []
+        seen: set = set()
+        frontier = [chain.end]
+        while frontier:
+            for user in (op.operation for op in users(frontier.pop())):
+                if user in seen:
+                    continue
+                seen.add(user)
+                if user in contraction_of:
+                    found.append(("input", contraction_of[user]))
+                elif user in epilogue_of:
+                    found.append(("residual", epilogue_of[user]))
+                elif user.name.endswith(".return"):
+                    found.append(("output", None))
+                else:
+                    frontier.extend(user.results)
+        consumers[layer_id] = tuple(found)
+    return consumers
+
+
 def _int8_tensors(chains: dict[str, Chain]) -> set[ir.Value]:
     """Layer inputs, and chain ends that an int8 layer reads as its input or residual operand, or reaches as
     its input through pass-through ops."""

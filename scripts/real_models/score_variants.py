@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Which ranking of the layers pays on the real-model bench: at k = 0..N FP32 layers, the top k of each score
-variant from the same two inferences (the published score on the accumulated activation error, and the local
-and added variants, sensitivity.ACTIVATION_ERRORS), of the one-layer-at-a-time ranking (n + 1 inferences), of
-first/last, and random (the mean of seeded draws); each plan built for this machine and run on the evaluation
-photos against the FP32 build: top-1 agreement and logits SQNR.
+variant from the same two inferences (the published score on the accumulated activation error, and the local,
+added and output-referred variants, sensitivity.ACTIVATION_ERRORS), of the one-layer-at-a-time ranking (n + 1
+inferences), of first/last, and random (the mean of seeded draws); each plan built for this machine and run on
+the evaluation photos against the FP32 build: top-1 agreement and logits SQNR.
 
     python scripts/real_models/score_variants.py [--models ocr_text_cls,...] [--max-fp32 8] [--draws 3] [--mirrors]
         [--out DIR]
@@ -29,13 +29,12 @@ import models  # noqa: E402
 from bench import MODELS  # noqa: E402
 from fetch import DEFAULT_DEST  # noqa: E402
 
-VARIANTS = ("accumulated", "local", "added")
 MEASURES = (("agreement", "top-1 agreement with FP32 (%)", "{:.1f}"), ("output_sqnr_db", "logits SQNR (dB)", "{:.2f}"))
 
 
 def run_model(name: str, dest: Path, out: Path, max_fp32: int, draws: int, mirrors: bool) -> dict:
     from quantune_mlir import api
-    from quantune_mlir.analysis.sensitivity import SensitivityList
+    from quantune_mlir.analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
     from quantune_mlir.analyze import AnalysisOptions, analyze, one_layer_at_a_time
     from quantune_mlir.build_dir import BuildDir
     from quantune_mlir.data import LabelledData
@@ -57,7 +56,7 @@ def run_model(name: str, dest: Path, out: Path, max_fp32: int, draws: int, mirro
     rankings = {f"score-{error}": SensitivityList.from_metrics(analysis.sensitivity.model, metrics,
                                                                analysis.sensitivity.ratios,
                                                                analysis.activation_errors, error).ranked
-                for error in VARIANTS}
+                for error in ACTIVATION_ERRORS}
     rankings["one-at-a-time"] = list(baseline.ranked)
     candidates = [layer for layer in api.load_layer_table(folder).ids if layer in analysis.plan.int8_layers()]
     return {"model": name, "int8_capable": len(candidates), "images": len(data),
