@@ -41,13 +41,14 @@ from .analysis.metrics import (SQNR_CAP_DB, LayerMetrics, MetricRatios, activati
 from .analysis.noise_gain import output_gains, output_referred
 from .analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
 from .build_dir import (IMPORT_MLIR, INT8_RUN_MLIR, LAYER_TABLE, ONE_AT_A_TIME, ONE_AT_A_TIME_MLIR, SENSITIVITY,
-                        SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name)
+                        SENSITIVITY_PLOT, BuildDir, int8_run_vmfb_name, one_at_a_time_vmfb_name,
+                        rounded_weights_name)
 from .cache import cache_dir
 from .decision.plan import PrecisionPlan
 from .errors import QuantuneError
 from .layers import LayerTable
 from .quantization import AffineParams, dequantize, quantize
-from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, run_fp32
+from .quantize import FP32Run, QuantizeOptions, compile_plan, load_import, rounded_weights, run_fp32
 from .report.plots import sensitivity_bars
 from .rewrite.chains import QuantPoint, downstream_consumers, int8_region, output_layers
 from .rewrite.graph import Constants
@@ -132,9 +133,14 @@ def _read_cached(entry: Path, build: BuildDir, table: LayerTable) -> Analysis | 
                   for variant, by_layer in data["activation_errors"].items()}
         fields = (data["fp32_only"], data["widened_channels"], data["range_methods"], errors, int(data["samples"]),
                   int(data["inferences"]), data["seconds"])
+        if plan.rounded_weights is not None:
+            rounded = entry.with_suffix(".npz").read_bytes()
     except (OSError, ValueError, KeyError, TypeError, QuantuneError) as e:
         log.warning("ignoring the cached analysis %s (%s): running the analysis", entry, e)
         return None
+    if plan.rounded_weights is not None:
+        with build.atomic(rounded_weights_name(plan.rounded_weights)) as path:
+            path.write_bytes(rounded)
     with build.atomic(SENSITIVITY) as path:
         path.write_text(sensitivity.to_json())
     plot = sensitivity_bars(sensitivity, build / SENSITIVITY_PLOT)
@@ -182,6 +188,9 @@ def analyze(build_dir: Path | str, samples: np.ndarray, options: AnalysisOptions
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         scratch = entry.with_suffix(f".{os.getpid()}.tmp")
+        if plan.rounded_weights is not None:  # before the entry, which names it
+            scratch.write_bytes((build / rounded_weights_name(plan.rounded_weights)).read_bytes())
+            os.replace(scratch, entry.with_suffix(".npz"))
         scratch.write_text(analysis.to_json())
         os.replace(scratch, entry)  # whole or absent, also with two builds writing at once
     except OSError as e:
@@ -218,6 +227,7 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
     the local error times the noise gain from the layer's output to the model's (analysis/noise_gain.py)."""
     import torch
     module = load_import(build)
+    rounded = rounded_weights(build, plan)
     metrics, local, added = [], {}, {}
     accumulated, inherited, output_power = {}, {}, {}
     with module.context:
@@ -240,7 +250,8 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
 
         for layer_id, chain in region.chains.items():
             scales = np.asarray(plan.layers[layer_id].weight_scales, np.float64)
-            weight_sqnr, weight_mse = weight_metrics(constants.value_of(chain.layer.weight), scales)
+            weight = constants.value_of(chain.layer.weight)
+            weight_sqnr, weight_mse = weight_metrics(weight, scales, rounded.int8(layer_id, weight, scales))
             end = point_of.get(chain.end)
             carried = fp32_result(chain.layer, constants, torch.from_numpy(int8_run_input(chain.layer.activation)))
             if end is not None:  # the layer writes int8
@@ -258,7 +269,7 @@ def layer_metrics(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
                 input_only = carried
             residual = fp32_int8_input(chain.residual) if chain.residual is not None else None
             alone = int8_layer_output(chain, scales, constants, fp32_int8_input(chain.layer.activation), residual,
-                                      out, plan.layers[layer_id].bias_correction)
+                                      out, plan.layers[layer_id].bias_correction, rounded)
             alone = dequantize(alone, out) if out is not None else alone
             local[layer_id] = (sqnr_db(reference, alone), mse(reference, alone))
             added[layer_id] = _noise_less(reference, act_mse, mse(reference, carried))
@@ -326,7 +337,7 @@ def one_layer_at_a_time(build_dir: Path | str, samples: np.ndarray, options: Ana
                     options.host_target)
     samples = samples[:fp32.samples]
     layers = fp32.plan.int8_layers()
-    all_fp32 = PrecisionPlan.uniform(table, "fp32")
+    all_fp32 = dataclasses.replace(PrecisionPlan.uniform(table, "fp32"), rounded_weights=fp32.plan.rounded_weights)
     scores = {}
     for i, layer in enumerate(layers):
         plan = dataclasses.replace(all_fp32, layers={**all_fp32.layers, layer: fp32.plan.layers[layer]})

@@ -41,6 +41,11 @@ def vmfb_name(target: str) -> str:
     return f"50_{target}.vmfb"
 
 
+def rounded_weights_name(digest: str) -> str:
+    """The int8 weights a calibration rounded on its data, named by the digest the plan gives."""
+    return f"14_rounded_weights_{digest}.npz"
+
+
 def instrumented_vmfb_name(target: str) -> str:
     return f"11_instrumented_{target}.vmfb"
 

@@ -16,8 +16,9 @@ from . import kernels
 from .analysis.bias_correction import bias_correction
 from .analysis.calibration import CalibrationOptions, activation_params
 from .analysis.range_choice import CANDIDATES as RANGE_CANDIDATES, Consumer, least_error_range
+from .analysis.weight_rounding import NEAREST, RoundedWeights, round_layer
 from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
-                        audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name)
+                        audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name, rounded_weights_name)
 from .compile import CompileError, compile_file, get_target
 from .compile.audit import KernelAudit, compile_and_audit
 from .decision.plan import LayerPlan, PrecisionPlan
@@ -199,6 +200,14 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
         layers_plan[layer_id] = LayerPlan("int8", tuple(float(s) for s in chosen),
                                           params[f"{layer_id}.input"], params.get(f"{layer_id}.output"))
     seconds["calibrate"] = time.perf_counter() - started
+    rounded = NEAREST
+    if options.calibration.weight_rounding == "gptq":
+        started = time.perf_counter()
+        with module.context:
+            rounded = _round_weights(region.chains, layers_plan, constants, tensors, point_name)
+        with build.atomic(rounded_weights_name(rounded.digest)) as path:
+            rounded.save(path)
+        seconds["weight rounding"] = time.perf_counter() - started
     if options.calibration.bias_correction:
         started = time.perf_counter()
         with module.context:
@@ -211,13 +220,34 @@ def run_fp32(build_dir: Path | str, plan: PrecisionPlan, samples: np.ndarray,
                     residual = None if chain.residual is None else tensors[point_name[chain.residual]]
                     shift = bias_correction(chain, constants, np.asarray(layer_plan.weight_scales),
                                             tensors[point_name[chain.layer.activation]], layer_plan.input, residual,
-                                            layer_plan.output)
+                                            layer_plan.output, rounded)
                     correction = None if shift is None else tuple(float(c) for c in shift)
                 layers_plan[layer_id] = dataclasses.replace(layer_plan, bias_correction=correction)
         seconds["bias correction"] = time.perf_counter() - started
-    return FP32Run(PrecisionPlan(plan.model, layers_plan, plan.output_shifts), tensors,
+    plan = PrecisionPlan(plan.model, layers_plan, plan.output_shifts, rounded.digest if rounded.layers else None)
+    return FP32Run(plan, tensors,
                    outputs[:len(outputs) - len(exposed)], fp32_only, widened, dict(range_methods), len(samples), 1,
                    seconds)
+
+
+def _round_weights(chains: dict[str, Chain], layers_plan: dict[str, LayerPlan], constants: Constants,
+                   tensors: dict[str, np.ndarray], point_name: dict) -> RoundedWeights:
+    """Every int8 layer's weights rounded on its input in the FP32 run (analysis/weight_rounding.py)."""
+    rounded = {}
+    for i, (layer_id, chain) in enumerate(chains.items()):
+        scales = np.asarray(layers_plan[layer_id].weight_scales, np.float64)
+        rounded[layer_id] = (round_layer(chain.layer, constants.value_of(chain.layer.weight), scales,
+                                         tensors[point_name[chain.layer.activation]]), scales.reshape(-1))
+        if (i + 1) % 10 == 0 or i + 1 == len(chains):
+            log.info("weights rounded on the calibration data: %d/%d layers", i + 1, len(chains))
+    return RoundedWeights(rounded)
+
+
+def rounded_weights(build: BuildDir, plan: PrecisionPlan) -> RoundedWeights:
+    """The int8 weights the plan's calibration rounded, from the build folder (NEAREST for a plan naming none)."""
+    if plan.rounded_weights is None:
+        return NEAREST
+    return RoundedWeights.load(build / rounded_weights_name(plan.rounded_weights), plan.rounded_weights)
 
 
 def _tensor_params(values: np.ndarray, calibration: CalibrationOptions, label: str, consumers: list[Consumer],
@@ -297,7 +327,7 @@ def lower_plan(build: BuildDir, plan: PrecisionPlan, options: QuantizeOptions, t
     integer linalg for target; with the names of the tensors it exposes (options.expose_int8)."""
     module = load_import(build)
     with module.context:
-        apply_plan(module, plan, Constants(module), strict=options.strict)
+        apply_plan(module, plan, Constants(module), strict=options.strict, rounded=rounded_weights(build, plan))
     if quantized_mlir is not None:
         with build.atomic(quantized_mlir) as path:
             write_module(module, path, bytecode=True)

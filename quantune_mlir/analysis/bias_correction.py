@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quantization import AffineParams, dequantize, dequantize_weight, quantize, quantize_weight
+from ..quantization import AffineParams, dequantize, dequantize_weight, quantize
 from ..rewrite.chains import Chain
 from ..rewrite.graph import Constants, layer_bias
 from .int8_layer import contract, fp32_result
+from .weight_rounding import NEAREST, RoundedWeights
 
 # At most this many samples feed the mean (the FP32 run holds at most a few hundred of a 224x224 model): every
 # calibration sample of the real-model bench, and two float32 convolutions of them per layer
@@ -29,8 +30,8 @@ MAX_SAMPLES = 256
 
 
 def bias_correction(chain: Chain, constants: Constants, weight_scales: np.ndarray, x: np.ndarray,
-                    x_params: AffineParams, residual: np.ndarray | None, out: AffineParams | None
-                    ) -> np.ndarray | None:
+                    x_params: AffineParams, residual: np.ndarray | None, out: AffineParams | None,
+                    rounded: RoundedWeights = NEAREST) -> np.ndarray | None:
     """The value to add to each output channel's FP32 bias so that the layer's result with int8 weights has,
     before its activation, the mean of its FP32 result on x (the layer's FP32 input); None where the shift does
     not lower the error of the layer's output (x residual, its FP32 residual operand)."""
@@ -44,7 +45,7 @@ def bias_correction(chain: Chain, constants: Constants, weight_scales: np.ndarra
     bias = layer_bias(layer, constants).astype(np.float64)
     combined = x_params.scale * np.broadcast_to(scales, bias.shape)
     fp32 = fp32_result(layer, constants, x)
-    int8 = contract(layer, x, dequantize_weight(quantize_weight(weight, scales), scales))
+    int8 = contract(layer, x, dequantize_weight(rounded.int8(layer.id, weight, scales), scales))
     int8 += (np.rint(bias / combined) * combined).astype(np.float32).reshape(channel)
     shift = -(int8.astype(np.float64) - fp32).mean(axis=channel_axes)
     if residual is not None:

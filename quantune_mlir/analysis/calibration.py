@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import QuantuneError
 from ..quantization import INT_RANGES, AffineParams, affine_params, dequantize, quantize
+from .weight_rounding import ROUNDINGS
 
 METHODS = ("hybrid", "auto", "minmax", "mean-minmax", "percentile", "entropy", "mse")
 
@@ -26,8 +27,14 @@ class CalibrationOptions:
     histogram_bins: int = 2048  # for method entropy
     # each int8 layer's bias shifted by the mean error its own int8 arithmetic adds (analysis/bias_correction.py)
     bias_correction: bool = True
+    # how int8 weights are rounded: to minimise each layer's output error on the calibration data (gptq,
+    # analysis/weight_rounding.py) or each weight's own (nearest)
+    weight_rounding: str = "gptq"
 
     def __post_init__(self):
+        if self.weight_rounding not in ROUNDINGS:
+            raise QuantuneError(f"unknown weight rounding '{self.weight_rounding}': choose one of "
+                                f"{', '.join(ROUNDINGS)}")
         if self.method not in METHODS:
             raise QuantuneError(f"unknown calibration method '{self.method}': choose one of {', '.join(METHODS)}")
         if self.activation_dtype not in INT_RANGES:

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quantization import INT_RANGES, AffineParams, quantize_weight
+from ..quantization import INT_RANGES, AffineParams
 from ..rewrite.chains import Chain
 from ..rewrite.graph import Constants, Layer, int_array, layer_bias
+from .weight_rounding import NEAREST, RoundedWeights
 
 
 def int8_layer_output(chain: Chain, weight_scales: np.ndarray, constants: Constants,
                       x: tuple[np.ndarray, AffineParams], residual: tuple[np.ndarray, AffineParams] | None,
-                      out: AffineParams | None, bias_correction: tuple[float, ...] | None = None) -> np.ndarray:
+                      out: AffineParams | None, bias_correction: tuple[float, ...] | None = None,
+                      rounded: RoundedWeights = NEAREST) -> np.ndarray:
     """The chain's output from its int8 input x (and int8 residual): int8 at out's parameters, or, when out is
     None (the layer writes fp32), the dequantized accumulator plus bias in float64. bias_correction, the plan's,
-    is added to the FP32 bias before it is quantized, as the rewrite does."""
+    is added to the FP32 bias before it is quantized, as the rewrite does; the int8 weights are rounded's."""
     import torch
     layer = chain.layer
     scales = np.asarray(weight_scales, np.float64)
-    weight = quantize_weight(constants.value_of(layer.weight), scales).astype(np.float64)
+    weight = rounded.int8(layer.id, constants.value_of(layer.weight), scales).astype(np.float64)
     values, params = x
     combined = params.scale * np.broadcast_to(scales, (weight.shape[0],))
     acc = contract(layer, torch.from_numpy(values.astype(np.float64) - params.zero_point), weight)

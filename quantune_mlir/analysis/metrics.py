@@ -44,9 +44,10 @@ class LayerMetrics:
     activation_mse: float
 
 
-def weight_metrics(weight: np.ndarray, scales: np.ndarray) -> tuple[float, float]:
-    """(SQNR, MSE) of weight against its symmetric int8 round trip at scales (one per output channel, or one)."""
-    restored = dequantize_weight(quantize_weight(weight, scales), scales)
+def weight_metrics(weight: np.ndarray, scales: np.ndarray, int8: np.ndarray | None = None) -> tuple[float, float]:
+    """(SQNR, MSE) of weight against its symmetric int8 round trip at scales (one per output channel, or one):
+    int8, where given (the rounding calibration chose), else rounded to nearest."""
+    restored = dequantize_weight(quantize_weight(weight, scales) if int8 is None else int8, scales)
     return sqnr_db(weight, restored), mse(weight, restored)
 
 

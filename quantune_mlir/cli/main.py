@@ -14,6 +14,7 @@ from ..analysis.calibration import METHODS, CalibrationOptions
 from ..errors import QuantuneError
 from ..analysis.metrics import MetricRatios
 from ..analysis.sensitivity import ACTIVATION_ERRORS
+from ..analysis.weight_rounding import ROUNDINGS
 from ..analyze import AnalysisOptions
 from ..data.datasets import read_arrays
 from ..decision.policies import POLICY_FORMS, parse_policy
@@ -118,6 +119,9 @@ def _add_calibration(p: argparse.ArgumentParser) -> None:
                    "instead of shifting it by the mean error the layer's int8 arithmetic adds on the calibration data")
     p.add_argument("--per-tensor-weights", action="store_true", help="one weight scale per layer, not per "
                    "output channel")
+    p.add_argument("--weight-rounding", default=CalibrationOptions.weight_rounding, choices=list(ROUNDINGS),
+                   help="gptq: round each int8 layer's weights so that its output on the calibration data stays "
+                   "closest to FP32 (default); nearest: each weight to its nearest int8 value")
     p.add_argument("--strict", action="store_true", help="fail when a layer planned int8 cannot be lowered, "
                    "instead of keeping it fp32 with a warning")
     p.add_argument("--kernels", default="auto", choices=list(KERNEL_CHOICES),
@@ -140,7 +144,8 @@ def _analysis_options(args) -> AnalysisOptions:
 
 def _quantize_options(args) -> QuantizeOptions:
     return QuantizeOptions(CalibrationOptions(method=args.calibration, per_channel_weights=not args.per_tensor_weights,
-                                              bias_correction=not args.no_bias_correction),
+                                              bias_correction=not args.no_bias_correction,
+                                              weight_rounding=args.weight_rounding),
                            strict=args.strict, kernels=args.kernels)
 
 

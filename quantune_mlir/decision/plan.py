@@ -21,6 +21,11 @@ upstream is FP32, and the layer entries always hold the sum that the rewrite use
 
     "output_shifts": {"fc": {"shift": [...], "local": [...], "int8_layers": 21}}
 
+`rounded_weights` (optional) is the digest of the int8 weights that calibration rounded on its data
+(`14_rounded_weights.npz` in the build folder, beside the plan; analysis/weight_rounding.py): an int8 layer whose
+weight_scales are those they were rounded at takes them, any other rounds its weights to nearest. Without it
+every layer rounds to nearest.
+
 A layer may be given as a bare precision; layers not listed take `default`. Parameters left out are filled
 by calibration before the rewrite.
 """
@@ -85,6 +90,7 @@ class PrecisionPlan:
     model: str
     layers: dict[str, LayerPlan] = field(default_factory=dict)
     output_shifts: dict[str, OutputShift] = field(default_factory=dict)
+    rounded_weights: str | None = None  # the digest of the build folder's rounded int8 weights; None: nearest
 
     @classmethod
     def uniform(cls, table: LayerTable, precision: str) -> "PrecisionPlan":
@@ -124,6 +130,8 @@ class PrecisionPlan:
     def to_json(self) -> str:
         data = {"schema_version": SCHEMA_VERSION, "model": self.model,
                 "layers": {k: v.to_json() for k, v in self.layers.items()}}
+        if self.rounded_weights is not None:
+            data["rounded_weights"] = self.rounded_weights
         if self.output_shifts:
             data["output_shifts"] = {k: {"shift": list(v.shift), "local": None if v.local is None else list(v.local),
                                          "int8_layers": v.int8_layers} for k, v in self.output_shifts.items()}
@@ -169,7 +177,11 @@ class PrecisionPlan:
                 raise QuantuneError(f"{source}: output_shifts of layer '{layer_id}' needs finite shifts and "
                                     "int8_layers of at least 1")
         # an edited plan (layers moved to FP32 or back) takes the share of the shift its int8 layers give
-        return cls(data.get("model", ""), layers, shifts)._shifts_applied()
+        rounded = data.get("rounded_weights")
+        if rounded is not None and not isinstance(rounded, str):
+            raise QuantuneError(f"{source}: rounded_weights must be the digest string of the build folder's "
+                                "rounded weights, or absent (round to nearest)")
+        return cls(data.get("model", ""), layers, shifts, rounded)._shifts_applied()
 
     @classmethod
     def load(cls, path: Path, layer_ids: Sequence[str]) -> "PrecisionPlan":

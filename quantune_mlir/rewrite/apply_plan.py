@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analysis.weight_rounding import NEAREST, RoundedWeights
+from ..build_dir import rounded_weights_name
 from ..decision.plan import LayerPlan, PrecisionPlan
 from ..errors import QuantuneError
 from ..mlir import POINT_ATTR, ir
-from ..quantization import quantize_weight, weight_scales
+from ..quantization import weight_scales
 from .base import Pass, PassFailure
 from .chains import int8_region, layers_by_id
 from .graph import Constants, Layer, element_dtype, layer_bias, producer, tensor_shape
@@ -44,10 +46,16 @@ class ApplyPlan(Pass):
 
     def run(self, module: ir.Module) -> None:
         constants = Constants(module)
-        apply_plan(module, load_plan(self.plan, module, constants), constants, strict=self.strict)
+        plan = load_plan(self.plan, module, constants)
+        digest = plan.rounded_weights
+        rounded = NEAREST if digest is None else \
+            RoundedWeights.load(Path(self.plan).parent / rounded_weights_name(digest), digest)
+        apply_plan(module, plan, constants, strict=self.strict, rounded=rounded)
 
 
-def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, strict: bool = False) -> None:
+def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, strict: bool = False,
+               rounded: RoundedWeights = NEAREST) -> None:
+    """rounded: the int8 weights calibration rounded, for the layers whose plan scales they were rounded at."""
     region = int8_region(module, set(plan.int8_layers()), constants, strict=strict)
     for point in region.points:
         layer_id, role = point.params_name.rsplit(".", 1)
@@ -57,7 +65,7 @@ def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, 
                               f"it first (quantune quantize does, or api.calibrate_plan)")
         _insert_fake_quant(point.value, activation_type(tensor_shape(point.value.type), params), point.name)
     for layer_id, chain in region.chains.items():
-        _quantize_weight(chain.layer.weight, plan.layers[layer_id], constants, layer_id)
+        _quantize_weight(chain.layer.weight, plan.layers[layer_id], constants, layer_id, rounded)
         _correct_bias(chain.layer, plan.layers[layer_id].bias_correction, constants)
 
 
@@ -90,7 +98,8 @@ def _insert_fake_quant(value: ir.Value, quant_type: str, point_name: str) -> Non
     value.replace_all_uses_except(dcast.result, qcast)
 
 
-def _quantize_weight(weight: ir.Value, layer_plan: LayerPlan, constants: Constants, layer_id: str) -> None:
+def _quantize_weight(weight: ir.Value, layer_plan: LayerPlan, constants: Constants, layer_id: str,
+                     rounded: RoundedWeights) -> None:
     values = constants.value_of(weight)
     if element_dtype(weight.type) != np.float32:
         raise PassFailure(f"layer '{layer_id}': weights are {weight.type}, expected f32")
@@ -106,7 +115,7 @@ def _quantize_weight(weight: ir.Value, layer_plan: LayerPlan, constants: Constan
     with ir.InsertionPoint(weight.owner), weight.location:
         storage = ir.RankedTensorType.get(shape, ir.IntegerType.get_signless(8))
         constant = ir.Operation.create("arith.constant", results=[storage], attributes={
-            "value": ir.DenseElementsAttr.get(quantize_weight(values, scales), type=storage)})
+            "value": ir.DenseElementsAttr.get(rounded.int8(layer_id, values, scales), type=storage)})
         scast = ir.Operation.create("quant.scast", results=[ir.Type.parse(weight_type(shape, scales))],
                                     operands=[constant.result])
         dcast = ir.Operation.create("quant.dcast", results=[weight.type], operands=[scast.result])

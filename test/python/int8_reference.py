@@ -6,21 +6,27 @@ and concatenations between int8 layers from their int8 inputs.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from quantune_mlir.analysis.int8_layer import int8_layer_output
+from quantune_mlir.build_dir import IMPORT_MLIR, BuildDir
 from quantune_mlir.decision.plan import PrecisionPlan
 from quantune_mlir.mlir import ir, parse_module
+from quantune_mlir.quantize import rounded_weights
 from quantune_mlir.rewrite.chains import PASS_THROUGH_OPS, int8_region, pass_through_inputs
 from quantune_mlir.rewrite.graph import Constants, int_array, pad_of, producer
 
 
-def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dict[str, np.ndarray]
+def reference_int8_outputs(build_dir: Path, plan: PrecisionPlan, tensors: dict[str, np.ndarray]
                            ) -> dict[str, np.ndarray]:
     """For every int8 layer whose output is int8: that output (keyed like `tensors`, by the plan entry whose
-    parameters the tensor takes) computed from `tensors`, the int8 tensors of a build."""
-    module = parse_module(import_mlir, ir.Context())
+    parameters the tensor takes) computed from `tensors`, the int8 tensors of a build of build_dir's import (with
+    the int8 weights the plan's calibration rounded there)."""
+    module = parse_module((Path(build_dir) / IMPORT_MLIR).read_bytes(), ir.Context())
+    rounded = rounded_weights(BuildDir(build_dir), plan)
     expected = {}
     with module.context:
         constants = Constants(module)
@@ -39,7 +45,8 @@ def reference_int8_outputs(import_mlir: bytes, plan: PrecisionPlan, tensors: dic
                 if chain.residual is not None else None
             layer_plan = plan.layers[chain.layer.id]
             expected[point_name[chain.end]] = int8_layer_output(chain, layer_plan.weight_scales, constants, x,
-                                                                residual, params(chain.end), layer_plan.bias_correction)
+                                                                residual, params(chain.end), layer_plan.bias_correction,
+                                                                rounded)
         for point in region.points:  # pass-through ops between int8 layers run on int8
             op = producer(point.value)
             if op is None or op.name not in PASS_THROUGH_OPS:

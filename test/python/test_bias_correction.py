@@ -15,8 +15,8 @@ from quantune_mlir.analysis.int8_layer import contract
 from quantune_mlir.analyze import AnalysisOptions, _int8_run, output_shifts
 from quantune_mlir.decision.plan import LayerPlan, PrecisionPlan
 from quantune_mlir.quantization import AffineParams
-from quantune_mlir.quantize import QuantizeOptions, load_import, run_fp32
-from quantune_mlir.build_dir import IMPORT_MLIR, BuildDir
+from quantune_mlir.quantize import QuantizeOptions, load_import, rounded_weights, run_fp32
+from quantune_mlir.build_dir import BuildDir
 from quantune_mlir.rewrite.chains import int8_region
 from quantune_mlir.rewrite.graph import Constants, layer_bias
 
@@ -38,8 +38,10 @@ def mobilenet(tmp_path_factory):
 
 def _weight_rounding_errors(folder, fp32_run, plan: PrecisionPlan) -> dict[str, np.ndarray]:
     """Per int8 layer with a bias, the mean over the batch and positions of its result with int8 weights and
-    rounded bias less its FP32 result, per channel, on the FP32 run's input: float64, from the plan's scales."""
+    rounded bias less its FP32 result, per channel, on the FP32 run's input: float64, from the plan's scales and
+    the int8 weights its calibration rounded."""
     module = load_import(BuildDir(folder))
+    int8_weights = rounded_weights(BuildDir(folder), plan)
     errors = {}
     with module.context:
         constants = Constants(module)
@@ -50,10 +52,11 @@ def _weight_rounding_errors(folder, fp32_run, plan: PrecisionPlan) -> dict[str, 
                 continue
             layer_plan = plan.layers[layer_id]
             x = torch.from_numpy(fp32_run.tensors[point_name[chain.layer.activation]].astype(np.float64))
-            weight = constants.value_of(chain.layer.weight).astype(np.float64)
+            weight = constants.value_of(chain.layer.weight)
             scales = np.asarray(layer_plan.weight_scales)
             shape = (-1,) + (1,) * (weight.ndim - 1)
-            rounded = np.clip(np.rint(weight / scales.reshape(shape)), -127, 127) * scales.reshape(shape)
+            rounded = int8_weights.int8(layer_id, weight, scales) * scales.reshape(shape)
+            weight = weight.astype(np.float64)
             bias = layer_bias(chain.layer, constants).astype(np.float64)
             combined = layer_plan.input.scale * scales
             difference = contract(chain.layer, x, rounded) - contract(chain.layer, x, weight)
@@ -82,7 +85,7 @@ def test_the_int8_build_runs_the_correction(mobilenet):
     tensors, _ = _int8_run(BuildDir(folder), corrected, samples[:8], AnalysisOptions())
     without = dataclasses.replace(corrected.plan, layers={
         layer: dataclasses.replace(entry, bias_correction=None) for layer, entry in corrected.plan.layers.items()})
-    source = (folder / IMPORT_MLIR).read_bytes()
+    source = folder
 
     def mismatches(plan: PrecisionPlan) -> tuple[int, int]:
         """(values one unit off, values further off) of the module against the reference of plan"""

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from quantune_mlir import api
-from quantune_mlir.build_dir import IMPORT_MLIR
 from quantune_mlir.data.resolve import load_data
 from quantune_mlir.decision.plan import LayerPlan, PrecisionPlan
 from quantune_mlir.quantize import QuantizeOptions, calibrate, rewrite_and_compile
@@ -49,7 +48,7 @@ def _assert_within_one_lsb(actual: dict[str, np.ndarray], expected: dict[str, np
 def _check_against_reference(model_id: str, build_dir) -> None:
     build, test_input = _quantized(model_id, build_dir)
     _, tensors = _int8_tensors(build.vmfb, build, test_input)
-    expected = reference_int8_outputs((build_dir / IMPORT_MLIR).read_bytes(), build.plan, tensors)
+    expected = reference_int8_outputs(build_dir, build.plan, tensors)
     _assert_within_one_lsb(tensors, expected)
 
 
@@ -83,7 +82,7 @@ def test_mixed_plans_match_the_reference(plan_of, tmp_path):
     planned = plan_of(api.load_layer_table(tmp_path))
     assert set(build.plan.int8_layers()) == set(planned.int8_layers()) != set(planned.layers)
     logits, tensors = _int8_tensors(build.vmfb, build, test_input)
-    expected = reference_int8_outputs((tmp_path / IMPORT_MLIR).read_bytes(), build.plan, tensors)
+    expected = reference_int8_outputs(tmp_path, build.plan, tensors)
     _assert_within_one_lsb(tensors, expected)
     (fp32,) = api.reference_outputs("resnet18-small", (test_input,))
     assert logits.argmax() == fp32.argmax()
@@ -122,6 +121,6 @@ def test_a_batched_model_matches_the_reference(tmp_path):
                      torch.randn(16, 3, 8, 8).numpy(), EXPOSE)
     build = rewrite_and_compile(tmp_path, plan, "x86_64", EXPOSE)
     logits, tensors = _int8_tensors(build.vmfb, build, x.numpy())
-    _assert_within_one_lsb(tensors, reference_int8_outputs((tmp_path / IMPORT_MLIR).read_bytes(), build.plan, tensors))
+    _assert_within_one_lsb(tensors, reference_int8_outputs(tmp_path, build.plan, tensors))
     assert (logits.argmax(1) == model(x).argmax(1).numpy()).all()
     assert not build.audit.failures(build.plan.int8_layers())
