@@ -132,10 +132,11 @@ def _add_calibration(p: argparse.ArgumentParser) -> None:
 def _add_analysis(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ratios", type=_ratios, default="1,1,1,1", help="weights of weight SQNR, weight MSE, "
                    "activation SQNR and activation MSE in the score")
-    p.add_argument("--activation-error", default="accumulated", choices=list(ACTIVATION_ERRORS),
+    p.add_argument("--activation-error", default=AnalysisOptions.activation_error, choices=list(ACTIVATION_ERRORS),
                    help="the activation metrics the score reads: the int8 run's (accumulated, as published), each "
                    "layer's own error on the FP32 run's input (local), the accumulated error less what the layer "
-                   "inherits (added), or the local error times the noise gain to the model output (output)")
+                   "inherits (added), or the local error times the noise gain to the model output (output, the "
+                   "default)")
 
 
 def _analysis_options(args) -> AnalysisOptions:
