@@ -11,8 +11,8 @@ rounding to nearest (GPTQ is greedy) rounds to nearest. The scales stay the plan
 one), the values stay within [-127, 127], and no inference is added: H comes from the tensors the FP32 run
 returns anyway.
 
-On the bench's MobileNetV2 (PyTorch simulation, int8 weights and FP32 activations, 143 evaluation photos,
-calibrated on the other 142): logits SQNR 19.5 dB rounding to nearest, 30.4 dB with this rounding.
+On the real-model bench's all-int8 builds it adds 0.3-1.8 dB of logits SQNR on three of the four models
+(docs/benchmarks/2026-12-04-output-referred-score-and-weight-rounding.md).
 
 The rounded weights of a calibration live in one file of the build folder, named by their digest
 (build_dir.rounded_weights_name), which the plan gives: a plan is never lowered with another calibration's.
