@@ -53,7 +53,7 @@ def test_without_labels_the_accuracy_budget_bounds_the_agreement_with_fp32(tmp_p
 
 
 def test_an_unknown_activation_error_is_named():
-    with pytest.raises(QuantuneError, match=r"activation error 'global': choose accumulated, local or added"):
+    with pytest.raises(QuantuneError, match=r"activation error 'global': choose accumulated, local, added or output"):
         AnalysisOptions(activation_error="global")
 
 
