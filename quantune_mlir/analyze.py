@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.int8_layer import fp32_result, int8_layer_output
-from .analysis.metrics import (SQNR_CAP_DB, LayerMetrics, MetricRatios, activation_metrics, mse, sqnr_db,
+from .analysis.metrics import (LayerMetrics, MetricRatios, activation_metrics, mse, power_sqnr_db, sqnr_db,
                                weight_metrics)
 from .analysis.noise_gain import output_gains, output_referred
 from .analysis.sensitivity import ACTIVATION_ERRORS, SensitivityList
@@ -308,10 +308,7 @@ def output_shifts(build: BuildDir, plan: PrecisionPlan, fp32: dict[str, np.ndarr
 def _noise_less(reference: np.ndarray, total_mse: float, inherited_mse: float) -> tuple[float, float]:
     """(SQNR, MSE) of the noise power total_mse less inherited_mse (at least 0) against reference's power."""
     own = max(total_mse - inherited_mse, 0.0)
-    signal = float(np.mean(reference.astype(np.float64) ** 2))
-    sqnr = SQNR_CAP_DB if own == 0.0 else float(np.clip(10.0 * np.log10(max(signal, 1e-300) / own),
-                                                         -SQNR_CAP_DB, SQNR_CAP_DB))
-    return sqnr, own
+    return power_sqnr_db(float(np.mean(reference.astype(np.float64) ** 2)), own), own
 
 
 @dataclass(frozen=True)

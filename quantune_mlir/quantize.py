@@ -16,7 +16,7 @@ from . import kernels
 from .analysis.bias_correction import bias_correction
 from .analysis.calibration import CalibrationOptions, activation_params
 from .analysis.range_choice import CANDIDATES as RANGE_CANDIDATES, Consumer, least_error_range
-from .analysis.weight_rounding import NEAREST, RoundedWeights, round_layer
+from .analysis.weight_rounding import NEAREST, RoundedWeights, plan_rounded_weights, round_layer
 from .build_dir import (CALIBRATION_MLIR, IMPORT_MLIR, LOWERED_MLIR, PLAN, QUANTIZED_MLIR, BuildDir,
                         audit_dump_name, audit_name, calibration_vmfb_name, quantized_vmfb_name, rounded_weights_name)
 from .compile import CompileError, compile_file, get_target
@@ -245,9 +245,7 @@ def _round_weights(chains: dict[str, Chain], layers_plan: dict[str, LayerPlan], 
 
 def rounded_weights(build: BuildDir, plan: PrecisionPlan) -> RoundedWeights:
     """The int8 weights the plan's calibration rounded, from the build folder (NEAREST for a plan naming none)."""
-    if plan.rounded_weights is None:
-        return NEAREST
-    return RoundedWeights.load(build / rounded_weights_name(plan.rounded_weights), plan.rounded_weights)
+    return plan_rounded_weights(plan.rounded_weights, build.path)
 
 
 def _tensor_params(values: np.ndarray, calibration: CalibrationOptions, label: str, consumers: list[Consumer],

@@ -31,6 +31,13 @@ def sqnr_db(reference: np.ndarray, other: np.ndarray) -> float:
     return float(np.clip(10.0 * np.log10(signal / noise), -SQNR_CAP_DB, SQNR_CAP_DB))
 
 
+def power_sqnr_db(signal: float, noise: float) -> float:
+    """10 log10(signal / noise) for mean powers, capped at +-SQNR_CAP_DB (a zero noise gives the cap)."""
+    if noise == 0.0:
+        return SQNR_CAP_DB
+    return float(np.clip(10.0 * np.log10(max(signal, 1e-300) / noise), -SQNR_CAP_DB, SQNR_CAP_DB))
+
+
 def mse(reference: np.ndarray, other: np.ndarray) -> float:
     return float(np.mean((reference.astype(np.float64) - other.astype(np.float64)) ** 2))
 

@@ -14,9 +14,8 @@ assumed to travel as the noise accumulated up to it does.
 from __future__ import annotations
 
 import functools
-import math
 
-from .metrics import SQNR_CAP_DB
+from .metrics import power_sqnr_db
 
 MIN_NOISE = 1e-30  # an accumulated MSE of zero (a layer whose int8 run matches exactly) divides as this
 
@@ -45,9 +44,5 @@ def output_referred(local: dict[str, tuple[float, float]], gains: dict[str, floa
                     ) -> dict[str, tuple[float, float]]:
     """Per layer (SQNR, MSE) of its local noise carried to the output: MSE G_i x local MSE, against the
     output's mean power output_power."""
-    referred = {}
-    for layer, (_, local_mse) in local.items():
-        noise = local_mse * gains[layer]
-        sqnr = SQNR_CAP_DB if noise == 0.0 else 10.0 * math.log10(max(output_power, 1e-300) / noise)
-        referred[layer] = (min(max(sqnr, -SQNR_CAP_DB), SQNR_CAP_DB), noise)
-    return referred
+    return {layer: (power_sqnr_db(output_power, local_mse * gains[layer]), local_mse * gains[layer])
+            for layer, (_, local_mse) in local.items()}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..build_dir import rounded_weights_name
 from ..errors import QuantuneError
 from ..quantization import WEIGHT_RANGE, quantize_weight
 from ..rewrite.graph import Layer, int_array
@@ -92,7 +93,8 @@ def gptq_round(weight: np.ndarray, scales: np.ndarray, gram: np.ndarray) -> np.n
         later = upper[..., column, column + 1:]
         work[:, column + 1:] -= error[:, None] * (later if batched else later[None, :])
     # GPTQ is greedy: on a few channels rounding to nearest leaves less output error; keep the better per channel
-    nearest = torch.clamp(torch.round(rows / step[:, None]), low, high)
+    nearest = torch.from_numpy(quantize_weight(weight, np.asarray(scales, np.float64)).reshape(rows.shape)
+                               .astype(np.float64))
     data = torch.from_numpy(gram.astype(np.float64))
     better = _output_error(rounded, rows, step, data) <= _output_error(nearest, rows, step, data)
     chosen = torch.where(better[:, None], rounded, nearest)
@@ -171,3 +173,8 @@ class RoundedWeights:
 
 
 NEAREST = RoundedWeights()  # every layer rounded to nearest
+
+
+def plan_rounded_weights(digest: str | None, folder: Path) -> RoundedWeights:
+    """The rounded weights a plan names by digest, from the folder that holds them (NEAREST for none)."""
+    return NEAREST if digest is None else RoundedWeights.load(folder / rounded_weights_name(digest), digest)

@@ -22,7 +22,7 @@ upstream is FP32, and the layer entries always hold the sum that the rewrite use
     "output_shifts": {"fc": {"shift": [...], "local": [...], "int8_layers": 21}}
 
 `rounded_weights` (optional) is the digest of the int8 weights that calibration rounded on its data
-(`14_rounded_weights.npz` in the build folder, beside the plan; analysis/weight_rounding.py): an int8 layer whose
+(`14_rounded_weights_<digest>.npz` in the build folder, beside the plan; analysis/weight_rounding.py): an int8 layer whose
 weight_scales are those they were rounded at takes them, any other rounds its weights to nearest. Without it
 every layer rounds to nearest.
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.weight_rounding import NEAREST, RoundedWeights
-from ..build_dir import rounded_weights_name
+from ..analysis.weight_rounding import NEAREST, RoundedWeights, plan_rounded_weights
 from ..decision.plan import LayerPlan, PrecisionPlan
 from ..errors import QuantuneError
 from ..mlir import POINT_ATTR, ir
@@ -47,10 +46,8 @@ class ApplyPlan(Pass):
     def run(self, module: ir.Module) -> None:
         constants = Constants(module)
         plan = load_plan(self.plan, module, constants)
-        digest = plan.rounded_weights
-        rounded = NEAREST if digest is None else \
-            RoundedWeights.load(Path(self.plan).parent / rounded_weights_name(digest), digest)
-        apply_plan(module, plan, constants, strict=self.strict, rounded=rounded)
+        apply_plan(module, plan, constants, strict=self.strict,
+                   rounded=plan_rounded_weights(plan.rounded_weights, Path(self.plan).parent))
 
 
 def apply_plan(module: ir.Module, plan: PrecisionPlan, constants: Constants, *, strict: bool = False,
